@@ -1,0 +1,99 @@
+# The heartbeat actor: REQ ping/echo on a kernel's hb port at a fixed interval.
+#
+# It owns its REQ socket. Each round sends a ping and waits up to `interval_s` for the
+# echo; an echo is a Beat, silence is a Missed (with the count of misses in a row) and
+# the socket is replaced (a REQ socket that lost its reply is stuck). It reports to one
+# `events` channel and never blocks on it. Deciding what misses mean is the
+# restarter's job, not this actor's.
+from __future__ import annotations
+
+import logging
+from typing import TypeAlias
+
+import attrs
+import trio
+import zmq
+
+from ._zmqtrio import SocketOwner
+
+log = logging.getLogger("jupervisor.heartbeat")
+
+
+@attrs.frozen
+class Beat:
+    """The kernel echoed a ping after `rtt_s` seconds."""
+
+    kernel_id: str
+    rtt_s: float
+
+
+@attrs.frozen
+class Missed:
+    """No echo within the interval; `in_a_row` misses since the last beat."""
+
+    kernel_id: str
+    in_a_row: int
+
+
+HeartbeatEvent: TypeAlias = Beat | Missed
+
+
+@attrs.frozen(kw_only=True)
+class HeartbeatConfig:
+    kernel_id: str
+    endpoint: str
+    interval_s: float = 1.0
+
+
+async def run_heartbeat(
+    cfg: HeartbeatConfig,
+    ctx: zmq.Context,
+    events: trio.MemorySendChannel[HeartbeatEvent],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Ping the kernel every `interval_s` until cancelled, reporting Beat/Missed to `events`."""
+    misses = 0
+    owner = _connect(ctx, cfg.endpoint)
+    task_status.started()
+    try:
+        while True:
+            start = trio.current_time()
+            deadline = start + cfg.interval_s
+            ping = b"%d" % int(start * 1e6)
+            answered = False
+            if owner.send([ping]):
+                while not answered and trio.current_time() < deadline:
+                    for frames in owner.drain():
+                        answered = answered or frames == [ping]
+                    if not answered:
+                        await owner.wait(deadline - trio.current_time())
+            now = trio.current_time()
+            if answered:
+                misses = 0
+                _report(events, Beat(cfg.kernel_id, now - start))
+                await trio.sleep_until(deadline)
+            else:
+                misses += 1
+                _report(events, Missed(cfg.kernel_id, misses))
+                owner.close()
+                owner = _connect(ctx, cfg.endpoint)
+                await trio.sleep_until(max(deadline, now))
+    finally:
+        owner.close()
+
+
+def _connect(ctx: zmq.Context, endpoint: str) -> SocketOwner:
+    sock = ctx.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    return SocketOwner(sock)
+
+
+def _report(events: trio.MemorySendChannel[HeartbeatEvent], ev: HeartbeatEvent) -> None:
+    try:
+        events.send_nowait(ev)
+    except trio.WouldBlock:
+        pass  # the listener is behind; the next report carries the news
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass

@@ -1,0 +1,104 @@
+# The only trio <-> pyzmq glue in jupervisor.
+#
+# A ZeroMQ socket exposes one edge-triggered file descriptor (zmq.FD): it becomes
+# readable when the socket's event state *changes*, not while messages are pending.
+# So the task that owns a socket must (1) wait on the fd only after zmq.EVENTS said
+# nothing is pending, and (2) re-read zmq.EVENTS after every send or receive, since
+# either may consume the edge. Exactly one task owns each socket (two waiters on one
+# edge-triggered fd can hang). `SocketOwner` is that task's helper: it drains what is
+# pending, and its `wait` sleeps until the socket has input or someone `wake()`s it
+# because the owner's mailbox got a message.
+from __future__ import annotations
+
+import zmq
+
+import trio
+
+import attrs
+
+
+def new_context() -> zmq.Context:
+    """A ZeroMQ context for one supervisor: one I/O thread, sockets never block close."""
+    ctx = zmq.Context(io_threads=1)
+    ctx.setsockopt(zmq.LINGER, 0)
+    return ctx
+
+
+@attrs.define(eq=False)
+class SocketOwner:
+    """Drives one zmq socket from the one trio task that owns it.
+
+    Example:
+        >>> owner = SocketOwner(ctx.socket(zmq.DEALER))        # doctest: +SKIP
+        >>> while True:
+        ...     for frames in owner.drain(): handle(frames)
+        ...     await owner.wait()
+    """
+
+    socket: zmq.Socket
+    _wait_scope: trio.CancelScope | None = attrs.field(default=None, init=False)
+    _woken: bool = attrs.field(default=False, init=False)
+    max_batch: int = 256
+
+    def wake(self) -> None:
+        """Make a pending or the next `wait` return at once (called by mailbox senders)."""
+        self._woken = True
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
+
+    def readable(self) -> bool:
+        """Whether a message is pending (re-reads zmq.EVENTS, which also re-arms the fd edge)."""
+        return bool(self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN)
+
+    def drain(self) -> list[list[bytes]]:
+        """Receive every pending multipart message without blocking (at most `max_batch`)."""
+        out: list[list[bytes]] = []
+        sock = self.socket
+        for _ in range(self.max_batch):
+            try:
+                out.append(sock.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                break
+            except zmq.ZMQError as exc:
+                if exc.errno == zmq.EFSM:  # a REQ socket that holds no pending request
+                    break
+                raise
+        return out
+
+    def send(self, frames: list[bytes]) -> bool:
+        """Send without blocking; returns False when the socket cannot take it now (HWM)."""
+        try:
+            self.socket.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        return True
+
+    async def wait(self, timeout: float = float("inf")) -> None:
+        """Sleep until input may be pending, `wake()` was called, or `timeout` passed.
+
+        Returns at once if input is already pending or a wake came since the last wait.
+        """
+        if self._woken:
+            self._woken = False
+            await trio.lowlevel.checkpoint()
+            return
+        if self.readable():
+            await trio.lowlevel.checkpoint()
+            return
+        with trio.move_on_after(timeout) as scope:
+            self._wait_scope = scope
+            try:
+                await trio.lowlevel.wait_readable(self.socket.FD)
+            finally:
+                self._wait_scope = None
+        self._woken = False
+
+    async def wait_writable(self) -> None:
+        """Sleep until the socket can take a message (rarely needed: DEALER/REQ sends queue)."""
+        while not self.socket.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
+            await trio.lowlevel.wait_readable(self.socket.FD)
+
+    def close(self) -> None:
+        """Close the socket at once (linger 0): nothing is left open afterwards."""
+        if not self.socket.closed:
+            self.socket.close(linger=0)

@@ -1,0 +1,193 @@
+# The root supervisor: owns every kernel actor (and the zmq context and port allocator
+# they share), fans their events out to subscribers, and shuts them all down together.
+# `open_supervisor` is the one entry point; leaving it shuts every kernel down.
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from ._connfiles import RuntimeConnectionFiles
+from ._handle import Kernel
+from ._kernelspecs import get_kernel_spec
+from .actors import (
+    KernelActor,
+    KernelEvent,
+    KernelLaunch,
+    KernelOptions,
+    KernelStopped,
+    NoSuchKernel,
+    PortAllocator,
+    event,
+    new_context,
+    run_kernel,
+)
+from .protocol import KernelSpec
+
+log = logging.getLogger("jupervisor.supervisor")
+
+
+@attrs.define(eq=False)
+class EventBus:
+    """Fans kernel events out to subscribers without ever blocking the publisher.
+
+    A subscriber that falls `buffer` events behind loses the newest ones (counted in
+    `dropped`); one that closed its channel is forgotten.
+    """
+
+    _subscribers: list[trio.MemorySendChannel[KernelEvent]] = attrs.field(factory=list)
+    dropped: int = 0
+
+    def publish(self, ev: KernelEvent) -> None:
+        for send in list(self._subscribers):
+            try:
+                send.send_nowait(ev)
+            except trio.WouldBlock:
+                self.dropped += 1
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._subscribers.remove(send)
+
+    def subscribe(self, buffer: int = 1000) -> trio.MemoryReceiveChannel[KernelEvent]:
+        send, receive = trio.open_memory_channel[KernelEvent](buffer)
+        self._subscribers.append(send)
+        return receive
+
+
+@attrs.define(eq=False)
+class Supervisor:
+    """Owns many kernels. Get one with `open_supervisor`."""
+
+    _nursery: trio.Nursery
+    _options: KernelOptions = KernelOptions()
+    _connection_dir: Path | None = None
+    _ctx: Any = attrs.field(factory=new_context)
+    _ports: PortAllocator = attrs.field(factory=PortAllocator)
+    _actors: dict[str, KernelActor] = attrs.field(factory=dict)
+    _bus: EventBus = attrs.field(factory=EventBus)
+    _closing: bool = False
+
+    @property
+    def bus(self) -> EventBus:
+        return self._bus
+
+    def _publish(self, ev: KernelEvent) -> None:
+        if isinstance(ev, KernelStopped):
+            self._actors.pop(ev.kernel_id, None)
+        self._bus.publish(ev)
+
+    async def start_kernel(
+        self,
+        kernel_name: str = "python3",
+        *,
+        spec: KernelSpec | None = None,
+        kernel_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        options: KernelOptions | None = None,
+    ) -> Kernel:
+        """Start a kernel and return once it answered kernel_info (and iopub is live).
+
+        Args:
+            kernel_name: A kernelspec name, found where Jupyter looks.
+            spec: A KernelSpec to use instead of looking the name up.
+            kernel_id: The id to give it (default: a new uuid).
+            env: Extra environment variables for the kernel.
+            cwd: Its working directory.
+            options: Timing and transport settings for this kernel.
+
+        Raises:
+            NoSuchKernelSpec: no kernelspec of that name.
+            KernelStartError: the kernel could not start (exit code and stderr tail inside).
+
+        Example:
+            >>> kernel = await sup.start_kernel("python3", env={"X": "1"})   # doctest: +SKIP
+        """
+        if self._closing:
+            raise RuntimeError("the supervisor is closing")
+        spec = spec or get_kernel_spec(kernel_name)
+        kid = kernel_id or str(uuid.uuid4())
+        if kid in self._actors:
+            raise ValueError(f"a kernel with id {kid} exists already")
+        launch = KernelLaunch(
+            kernel_id=kid,
+            spec=spec,
+            files=RuntimeConnectionFiles(self._connection_dir),
+            env=dict(env or {}),
+            cwd=cwd,
+            options=options or self._options,
+        )
+        actor: KernelActor = await self._nursery.start(run_kernel, launch, self._ctx, self._ports, self._publish)
+        self._actors[kid] = actor
+        return Kernel(actor)
+
+    def kernels(self) -> list[Kernel]:
+        """Every kernel this supervisor holds (any state but stopped)."""
+        return [Kernel(a) for a in self._actors.values()]
+
+    def get(self, kernel_id: str) -> Kernel:
+        """The kernel with this id.
+
+        Raises:
+            NoSuchKernel: no such kernel.
+        """
+        try:
+            return Kernel(self._actors[kernel_id])
+        except KeyError:
+            raise NoSuchKernel(kernel_id=kernel_id) from None
+
+    def events(self, buffer: int = 1000) -> trio.MemoryReceiveChannel[KernelEvent]:
+        """Subscribe to every kernel event from now on.
+
+        Example:
+            >>> async with sup.events() as events:                    # doctest: +SKIP
+            ...     async for ev in events: print(ev)
+        """
+        return self._bus.subscribe(buffer)
+
+    async def shutdown_all(self) -> None:
+        """Shut every kernel down, concurrently."""
+        async with trio.open_nursery() as n:
+            for kernel in self.kernels():
+                n.start_soon(_quiet_shutdown, kernel)
+
+    async def aclose(self) -> None:
+        self._closing = True
+        with trio.CancelScope(shield=True):
+            await self.shutdown_all()
+            event(log, "supervisor.closed")
+
+
+async def _quiet_shutdown(kernel: Kernel) -> None:
+    try:
+        await kernel.shutdown()
+    except Exception as exc:  # a kernel that is already gone is fine
+        event(log, "kernel.shutdown_error", logging.WARNING, kernel_id=kernel.id, error=type(exc).__name__)
+
+
+@asynccontextmanager
+async def open_supervisor(
+    *, options: KernelOptions | None = None, connection_dir: str | Path | None = None
+) -> AsyncIterator[Supervisor]:
+    """Run a supervisor for the duration of the block; on exit every kernel is shut down
+    (even after an exception) and the zmq context is closed.
+
+    Errors from the block propagate unchanged (not wrapped in an ExceptionGroup).
+
+    Example:
+        >>> async with open_supervisor() as sup:                  # doctest: +SKIP
+        ...     kernel = await sup.start_kernel("python3")
+    """
+    async with trio.open_nursery() as nursery:
+        sup = Supervisor(nursery, options or KernelOptions(), Path(connection_dir) if connection_dir else None)
+        try:
+            yield sup
+        finally:
+            await sup.aclose()
+            nursery.cancel_scope.cancel()
+    sup._ctx.term()
