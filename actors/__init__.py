@@ -23,6 +23,7 @@ from ._errors import KernelStartError as KernelStartError
 from ._errors import NoSuchKernel as NoSuchKernel
 from ._errors import RequestTimeout as RequestTimeout
 from ._errors import StdinNotAvailable as StdinNotAvailable
+from ._errors import unwrap_group as unwrap_group
 from ._events import HeartbeatStatus as HeartbeatStatus
 from ._events import KernelBusy as KernelBusy
 from ._events import KernelDiedEvent as KernelDiedEvent

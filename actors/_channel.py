@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import TypeAlias
 
 import attrs
@@ -106,6 +107,7 @@ class ChannelConfig:
     signer: Signer = attrs.field(repr=False)
     identity: bytes = b""
     kernel_id: str = ""
+    watch_connection: bool = False
 
 
 _SOCKET_TYPES = {"shell": zmq.DEALER, "control": zmq.DEALER, "stdin": zmq.DEALER, "iopub": zmq.SUB}
@@ -118,6 +120,9 @@ class ChannelHandle:
     name: str
     mailbox: Mailbox[ChannelCommand]
     stats: ChannelStats
+    connected: trio.Event = attrs.field(factory=trio.Event)
+    """Set once the connection to the kernel completed its handshake (watched for stdin:
+    a kernel's ROUTER drops an input_request addressed to a peer it has not yet seen)."""
 
 
 async def run_channel(
@@ -126,22 +131,32 @@ async def run_channel(
     """Run one channel actor until cancelled or its mailbox is closed."""
     sock = ctx.socket(_SOCKET_TYPES[cfg.name])
     owner = SocketOwner(sock)
+    monitor: zmq.Socket | None = None
     try:
         sock.setsockopt(zmq.LINGER, 0)
         if cfg.identity and cfg.name != "iopub":
             sock.setsockopt(zmq.IDENTITY, cfg.identity)
         if cfg.name == "iopub":
             sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.setsockopt(zmq.RECONNECT_IVL, 20)
+        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED) if cfg.watch_connection else None
         sock.connect(cfg.endpoint)
         mailbox, inbox = open_mailbox(owner.wake)
         actor = _Channel(cfg, owner)
-        task_status.started(ChannelHandle(cfg.name, mailbox, actor.stats))
+        handle = ChannelHandle(cfg.name, mailbox, actor.stats)
+        if monitor is None:
+            handle.connected.set()
+        task_status.started(handle)
         try:
+            if monitor is not None:
+                await actor.loop(inbox, monitor=monitor, connected=handle.connected)
             await actor.loop(inbox)
         finally:
             actor.release_watchers(inbox)
             inbox.close()
     finally:
+        if monitor is not None and not monitor.closed:
+            monitor.close(linger=0)
         owner.close()
 
 
@@ -155,8 +170,26 @@ class _Channel:
     subscribers: list[tuple[trio.MemorySendChannel[Delivery], frozenset[str] | None]] = attrs.field(factory=list)
     outgoing: list[list[bytes]] = attrs.field(factory=list)
 
-    async def loop(self, inbox: trio.MemoryReceiveChannel[ChannelCommand]) -> None:
+    async def loop(
+        self,
+        inbox: trio.MemoryReceiveChannel[ChannelCommand],
+        *,
+        monitor: zmq.Socket | None = None,
+        connected: trio.Event | None = None,
+    ) -> None:
+        """Serve the inbox and the socket. With a `monitor`, return once the connection
+        handshake succeeded (checking the monitor every few ms meanwhile)."""
         while True:
+            if monitor is not None and connected is not None:
+                try:
+                    monitor.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
+                else:
+                    self.owner.socket.disable_monitor()
+                    monitor.close(linger=0)
+                    connected.set()
+                    return
             while True:
                 try:
                     cmd = inbox.receive_nowait()
@@ -176,7 +209,7 @@ class _Channel:
                 with trio.move_on_after(0.05):
                     await self.owner.wait_writable()
             else:
-                await self.owner.wait()
+                await self.owner.wait(0.005 if monitor is not None else math.inf)
 
     def handle(self, cmd: ChannelCommand) -> None:
         match cmd:

@@ -101,3 +101,10 @@ class StdinNotAvailable(JupervisorError, RuntimeError):
 
     def __str__(self) -> str:
         return f"kernel {self.kernel_id} asked for input ({self.prompt!r}) but no stdin handler was given"
+
+
+def unwrap_group(error: BaseException) -> BaseException:
+    """The lone exception inside (nested) single-member exception groups, else `error` itself."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error

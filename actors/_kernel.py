@@ -39,7 +39,7 @@ from ..protocol import (
     shutdown_request,
 )
 from ._channel import ChannelConfig, FailWatchers, Incoming, Subscribe, run_channel
-from ._errors import KernelDied, KernelNotRunning, KernelStartError, RequestTimeout
+from ._errors import KernelDied, KernelNotRunning, KernelStartError, RequestTimeout, unwrap_group
 from ._events import (
     HeartbeatStatus,
     KernelBusy,
@@ -165,16 +165,23 @@ async def run_kernel(
     `task_status.started` is called once the kernel answered kernel_info and iopub is
     live; a failed start raises KernelStartError to the starter instead.
     """
+    start_error: KernelStartError | None = None
     async with trio.open_nursery() as nursery:
         actor = KernelActor(launch=launch, ctx=ctx, ports=ports, publish=publish, nursery=nursery)
         try:
-            await actor.bring_up()
-            task_status.started(actor)
-            await actor.loop()
+            try:
+                await actor.bring_up()
+            except KernelStartError as exc:
+                start_error = exc  # raised below, outside the nursery, so it is not wrapped in a group
+            else:
+                task_status.started(actor)
+                await actor.loop()
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(5):
                 await actor.release()
             nursery.cancel_scope.cancel()
+    if start_error is not None:
+        raise start_error
 
 
 @attrs.define(eq=False)
@@ -431,7 +438,8 @@ class KernelActor:
             handles = {}
             for name in ("shell", "control", "stdin", "iopub"):
                 cfg = ChannelConfig(
-                    name=name, endpoint=info.endpoint(name), signer=signer, identity=identity, kernel_id=self.kernel_id
+                    name=name, endpoint=info.endpoint(name), signer=signer, identity=identity,
+                    kernel_id=self.kernel_id, watch_connection=name == "stdin",
                 )
                 handles[name] = await n.start(run_channel, cfg, self.ctx)
             handles["iopub"].mailbox.post(Subscribe(self._raw_send, frozenset({"status"})))
@@ -451,6 +459,12 @@ class KernelActor:
     async def _wait_ready(self, prov: Provisioner, channels: ChannelSet) -> None:
         seen_send, seen = trio.open_memory_channel[Any](math.inf)
         channels.iopub.mailbox.post(Subscribe(seen_send))
+        try:
+            await self._handshake(prov, channels, seen_send, seen)
+        except BaseExceptionGroup as group:
+            raise unwrap_group(group) from None
+
+    async def _handshake(self, prov: Provisioner, channels: ChannelSet, seen_send: Any, seen: Any) -> None:
         async with seen_send, seen, trio.open_nursery() as n:
 
             async def exited() -> None:
@@ -465,6 +479,7 @@ class KernelActor:
                     await seen.receive()
                     break
             self.kernel_info = dict(reply.content) if reply is not None else {}
+            await channels.stdin.connected.wait()
             n.cancel_scope.cancel()
 
     async def _discard_incarnation(self) -> None:

@@ -64,7 +64,7 @@ class ConnectedKernel(KernelClient):
 
 @asynccontextmanager
 async def connect(
-    connection_file: str | os.PathLike[str] | ConnectionInfo, *, heartbeat_interval_s: float = 1.0
+    connection_file: str | os.PathLike[str] | ConnectionInfo, *, heartbeat_interval_s: float = 1.0, connect_timeout_s: float = 2.0
 ) -> AsyncIterator[ConnectedKernel]:
     """Connect to a running kernel from its connection file.
 
@@ -90,7 +90,7 @@ async def connect(
             for name in ("shell", "control", "stdin", "iopub"):
                 cfg = ChannelConfig(
                     name=name, endpoint=info.endpoint(name), signer=info.signer(),
-                    identity=session.session_id.encode(), kernel_id=kid,
+                    identity=session.session_id.encode(), kernel_id=kid, watch_connection=name == "stdin",
                 )
                 handles[name] = await n.start(run_channel, cfg, ctx)
             kernel = ConnectedKernel(kid, info, ChannelSet(kid, session, **handles))
@@ -98,12 +98,14 @@ async def connect(
             await n.start(run_heartbeat, HeartbeatConfig(kernel_id=kid, endpoint=info.endpoint("hb"),
                                                          interval_s=heartbeat_interval_s), ctx, hb_send)
             n.start_soon(_track_heartbeat, kernel, hb_recv)
+            with trio.move_on_after(connect_timeout_s):  # a live kernel's stdin answers the handshake at once
+                await handles["stdin"].connected.wait()
             try:
                 yield kernel
             finally:
                 n.cancel_scope.cancel()
     finally:
-        ctx.term()
+        ctx.destroy(linger=0)
 
 
 async def _track_heartbeat(kernel: ConnectedKernel, events: trio.MemoryReceiveChannel[Beat | Missed]) -> None:

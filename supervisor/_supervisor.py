@@ -23,6 +23,7 @@ from .actors import (
     KernelOptions,
     KernelStopped,
     NoSuchKernel,
+    unwrap_group,
     PortAllocator,
     event,
     new_context,
@@ -183,11 +184,16 @@ async def open_supervisor(
         >>> async with open_supervisor() as sup:                  # doctest: +SKIP
         ...     kernel = await sup.start_kernel("python3")
     """
-    async with trio.open_nursery() as nursery:
-        sup = Supervisor(nursery, options or KernelOptions(), Path(connection_dir) if connection_dir else None)
-        try:
-            yield sup
-        finally:
-            await sup.aclose()
-            nursery.cancel_scope.cancel()
-    sup._ctx.term()
+    try:
+        async with trio.open_nursery() as nursery:
+            sup = Supervisor(nursery, options or KernelOptions(), Path(connection_dir) if connection_dir else None)
+            try:
+                yield sup
+            finally:
+                await sup.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise unwrap_group(group) from None
+    finally:
+        sup._ctx.destroy(linger=0)
+
