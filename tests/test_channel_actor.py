@@ -1,0 +1,161 @@
+"""Channel actors against real ZeroMQ peers owned by the test (real sockets, real bytes)."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+import trio
+import zmq
+
+from jupervisor.actors import ChannelConfig, Incoming, Send, Subscribe, Watch, new_context, run_channel
+from jupervisor.protocol import Session, Signer, encode
+
+KEY = b"test-key"
+
+
+def _endpoint(sock: zmq.Socket) -> str:
+    return sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+
+
+async def test_flood_while_the_owner_sends_never_stalls() -> None:
+    """A ROUTER peer floods the DEALER actor while the actor sends: no lost wake-up."""
+    n_in, n_out = 5000, 2000
+    ctx = new_context()
+    router = ctx.socket(zmq.ROUTER)
+    router.bind("tcp://127.0.0.1:*")
+    signer = Signer(KEY)
+    peer_session = Session()
+    got_by_peer: list[bytes] = []
+    identity = b"client-1"
+
+    def peer() -> None:
+        # wait for the client's first message to learn it is connected, then flood it
+        frames = router.recv_multipart()
+        got_by_peer.append(frames[-1])
+        for i in range(n_in):
+            msg = peer_session.message("stream", {"name": "stdout", "text": str(i)})
+            router.send_multipart(encode(msg, signer, [identity]))
+        while len(got_by_peer) < n_out:
+            got_by_peer.append(router.recv_multipart()[-1])
+
+    thread = threading.Thread(target=peer, daemon=True)
+    try:
+        async with trio.open_nursery() as nursery:
+            cfg = ChannelConfig(name="shell", endpoint=_endpoint(router), signer=signer, identity=identity)
+            handle = await nursery.start(run_channel, cfg, ctx)
+            send, receive = trio.open_memory_channel(math.inf)
+            handle.mailbox.post(Subscribe(send))
+            thread.start()
+            me = Session()
+            with trio.fail_after(30):
+                for i in range(n_out):
+                    handle.mailbox.post(Send(me.message("comm_msg", {"i": i})))
+                    if i % 100 == 0:
+                        await trio.sleep(0)
+                texts = []
+                async for item in receive:
+                    texts.append(item.message.content["text"])
+                    if len(texts) == n_in:
+                        break
+                await trio.to_thread.run_sync(thread.join)
+            nursery.cancel_scope.cancel()
+    finally:
+        router.close(0)
+        ctx.destroy(0)
+    assert texts == [str(i) for i in range(n_in)]
+    assert len(got_by_peer) == n_out
+    assert handle.stats.received == n_in and handle.stats.sent == n_out
+
+
+async def test_forged_malformed_and_replayed_messages_are_dropped_and_counted(caplog) -> None:
+    ctx = new_context()
+    pub = ctx.socket(zmq.XPUB)
+    pub.bind("tcp://127.0.0.1:*")
+    signer = Signer(KEY)
+    forger = Signer(b"wrong-key")
+    kernel = Session()
+    try:
+        async with trio.open_nursery() as nursery:
+            cfg = ChannelConfig(name="iopub", endpoint=_endpoint(pub), signer=signer, kernel_id="k1")
+            handle = await nursery.start(run_channel, cfg, ctx)
+            send, receive = trio.open_memory_channel(math.inf)
+            handle.mailbox.post(Subscribe(send))
+            with trio.fail_after(10):
+                # XPUB tells us when the subscription arrived; then a welcome, as 5.5 kernels send
+                while True:
+                    try:
+                        sub = pub.recv(zmq.NOBLOCK)
+                        break
+                    except zmq.Again:
+                        await trio.sleep(0.01)
+                assert sub == b"\x01"
+                good = kernel.message("iopub_welcome", {"subscription": ""})
+                pub.send_multipart(encode(good, signer, [b"welcome"]))
+                forged = encode(kernel.message("stream", {"name": "stdout", "text": "forged"}), forger)
+                pub.send_multipart(forged)
+                pub.send_multipart([b"<IDS|MSG>", b"sig", b"{}"])  # truncated
+                pub.send_multipart([b"no delimiter at all"])
+                valid = encode(kernel.message("stream", {"name": "stdout", "text": "real"}), signer)
+                pub.send_multipart(valid)
+                pub.send_multipart(valid)  # replayed
+                bad_json = encode(kernel.message("status", {}), signer)
+                bad_json[-1] = b"{not json"
+                bad_json[1] = signer.sign(bad_json[2:6])
+                pub.send_multipart(bad_json)
+                last = kernel.message("status", {"execution_state": "idle"})
+                pub.send_multipart(encode(last, signer))
+                seen = []
+                async for item in receive:
+                    assert isinstance(item, Incoming)
+                    seen.append(item.message.msg_type)
+                    if item.message.msg_type == "status":
+                        break
+            nursery.cancel_scope.cancel()
+    finally:
+        pub.close(0)
+        ctx.destroy(0)
+    assert seen == ["iopub_welcome", "stream", "status"]
+    s = handle.stats
+    assert (s.forged, s.malformed, s.replayed, s.received) == (1, 3, 1, 3)
+    drops = [r for r in caplog.records if "event=channel.drop" in r.getMessage()]
+    assert len(drops) == 5
+    assert all(KEY.decode() not in r.getMessage() for r in caplog.records)
+
+
+async def test_watchers_get_only_their_own_replies() -> None:
+    ctx = new_context()
+    router = ctx.socket(zmq.ROUTER)
+    router.bind("tcp://127.0.0.1:*")
+    signer = Signer(KEY)
+    kernel = Session()
+    client = Session()
+    try:
+        async with trio.open_nursery() as nursery:
+            cfg = ChannelConfig(name="shell", endpoint=_endpoint(router), signer=signer, identity=b"c")
+            handle = await nursery.start(run_channel, cfg, ctx)
+            boxes = {}
+            requests = []
+            for i in range(3):
+                req = client.message("kernel_info_request")
+                requests.append(req)
+                boxes[i] = trio.open_memory_channel(10)
+                handle.mailbox.post(Watch(req.msg_id, boxes[i][0]))
+                handle.mailbox.post(Send(req))
+            with trio.fail_after(10):
+                for req in reversed(requests):  # answer in reverse order
+                    while True:
+                        try:
+                            router.recv_multipart(zmq.NOBLOCK)
+                            break
+                        except zmq.Again:
+                            await trio.sleep(0.01)
+                    reply = kernel.message("kernel_info_reply", {"n": requests.index(req)}, parent=req)
+                    router.send_multipart(encode(reply, signer, [b"c"]))
+                got = [(await boxes[i][1].receive()).message.content["n"] for i in range(3)]
+            nursery.cancel_scope.cancel()
+    finally:
+        router.close(0)
+        ctx.destroy(0)
+    assert got == [0, 1, 2]
