@@ -52,7 +52,8 @@ from ._events import (
     KernelStarting,
     KernelStopped,
 )
-from ._heartbeat import Beat, HeartbeatConfig, Missed, run_heartbeat
+from ._heartbeat import HeartbeatConfig, HeartbeatEvent, run_heartbeat
+from ._liveness import Liveness, LivenessConfig, Verdict, run_liveness
 from ._log import event
 from ._mailbox import Mailbox, Promise, open_mailbox
 from ._ports import PortAllocator
@@ -82,6 +83,7 @@ class KernelOptions:
     terminate_timeout_s: float = 2.0
     kill_timeout_s: float = 2.0
     heartbeat_interval_s: float = 1.0
+    liveness: LivenessConfig = LivenessConfig()
     transport: str = "tcp"
     ip: str = "127.0.0.1"
     start_retries: int = 3
@@ -144,7 +146,7 @@ class ProcessExited:
 
 
 KernelCommand: TypeAlias = Interrupt | Restart | Shutdown | Kill | GiveUp
-_InboxItem: TypeAlias = KernelCommand | ProcessExited | Incoming | Beat | Missed
+_InboxItem: TypeAlias = KernelCommand | ProcessExited | Incoming | Verdict
 
 
 class _StartExited(Exception):
@@ -203,12 +205,13 @@ class KernelActor:
     incarnation: int = 0
     restarts: int = 0
     last_exit: ExitStatus | None = None
-    heartbeat_beats: int = 0
-    heartbeat_misses_in_row: int = 0
+    liveness: Liveness | None = None
     failure: str = ""
     restart_pending: bool = False
     _stopped: bool = False
     _inc_scope: trio.CancelScope | None = None
+    _inc_nursery: trio.Nursery | None = None
+    _hb_receive: trio.MemoryReceiveChannel[HeartbeatEvent] | None = None
     _op_scope: trio.CancelScope | None = None
     _death_cause: tuple[str, str] | None = None
     _changed: trio.Event = attrs.field(factory=trio.Event)
@@ -267,15 +270,8 @@ class KernelActor:
                 case ProcessExited(incarnation=n, status=st):
                     if n == self.incarnation and self.state in (KernelState.IDLE, KernelState.BUSY):
                         self._on_death(st)
-                case Beat():
-                    self.heartbeat_beats += 1
-                    if self.heartbeat_misses_in_row:
-                        self._emit(HeartbeatStatus(kernel_id=self.kernel_id, status="beating"))
-                    self.heartbeat_misses_in_row = 0
-                case Missed(in_a_row=k):
-                    self.heartbeat_misses_in_row = k
-                    if self.state in (KernelState.IDLE, KernelState.BUSY):
-                        self._emit(HeartbeatStatus(kernel_id=self.kernel_id, status="missed", in_a_row=k))
+                case Verdict(cause=cause, detail=detail):
+                    self._kill(cause, detail)
                 case Shutdown(done=done):
                     if self._op_scope is not None:
                         self._op_scope.cancel()
@@ -285,10 +281,7 @@ class KernelActor:
                 case Interrupt(done=done):
                     self._ops.send_nowait(lambda done=done: self._interrupt(done))
                 case Kill(cause=cause, detail=detail):
-                    if self.state in (KernelState.IDLE, KernelState.BUSY, KernelState.STARTING):
-                        self._death_cause = (cause, detail)
-                        if self.provisioner is not None:
-                            await self.provisioner.kill()
+                    self._kill(cause, detail)
                 case GiveUp(reason=reason):
                     if self.state in (KernelState.DEAD, KernelState.RESTARTING, KernelState.STARTING):
                         self.failure = reason
@@ -303,6 +296,15 @@ class KernelActor:
                 self._op_scope = scope
                 await op()
             self._op_scope = None
+
+    def _kill(self, cause: str, detail: str) -> None:
+        """Judged dead: release every waiting caller now, then SIGKILL the process group
+        (which also ends a stopped process); the exit is then reported with `cause`."""
+        if self.state not in (KernelState.IDLE, KernelState.BUSY) or self.provisioner is None:
+            return
+        self._death_cause = (cause, detail)
+        self._fail_waiters(KernelDied(kernel_id=self.kernel_id, cause=cause, detail=detail))
+        self.nursery.start_soon(self.provisioner.kill)
 
     def _on_status(self, execution_state: str) -> None:
         if self.state not in (KernelState.IDLE, KernelState.BUSY):
@@ -329,14 +331,18 @@ class KernelActor:
             )
         )
 
-    def _teardown(self, err: BaseException) -> None:
-        """Release every waiting caller with `err` and end the incarnation's actors."""
+    def _fail_waiters(self, err: BaseException) -> None:
+        """Release every caller waiting on this incarnation with `err`."""
         if self.channels is not None:
             for name in ("iopub", "shell", "control", "stdin"):
                 self.channels.get(name).mailbox.try_post(FailWatchers(err))
+
+    def _teardown(self, err: BaseException) -> None:
+        """Release every waiting caller with `err` and end the incarnation's actors."""
+        self._fail_waiters(err)
         if self._inc_scope is not None:
             self._inc_scope.cancel()
-        self._inc_scope = None
+        self._inc_scope = self._inc_nursery = self._hb_receive = None
         self.channels = None
 
     # ---- start ---------------------------------------------------------------------
@@ -417,15 +423,20 @@ class KernelActor:
             ) from None
         self.provisioner = prov
         self.incarnation += 1
-        self._inc_scope, self.channels = await self.nursery.start(self._run_incarnation, self.incarnation, prov)
+        self._inc_nursery, self.channels, self._hb_receive = await self.nursery.start(
+            self._run_incarnation, self.incarnation, prov
+        )
+        self._inc_scope = self._inc_nursery.cancel_scope
         with trio.fail_after(self.launch.options.start_timeout_s):
             await self._wait_ready(prov, self.channels)
-        self.heartbeat_misses_in_row = 0
+        self.liveness = await self._inc_nursery.start(
+            run_liveness, self.launch.options.liveness, self.channels, self._hb_receive, self.mailbox, self.publish
+        )
         self._step(LifecycleEvent.READY)
         self._emit(KernelReady(kernel_id=self.kernel_id, pid=prov.pid, restarts=self.restarts))
 
     async def _run_incarnation(
-        self, number: int, prov: Provisioner, *, task_status: trio.TaskStatus[tuple[trio.CancelScope, ChannelSet]]
+        self, number: int, prov: Provisioner, *, task_status: trio.TaskStatus[tuple[trio.Nursery, ChannelSet, Any]]
     ) -> None:
         assert self.info is not None
         info = self.info
@@ -446,8 +457,9 @@ class KernelActor:
             hb = HeartbeatConfig(
                 kernel_id=self.kernel_id, endpoint=info.endpoint("hb"), interval_s=self.launch.options.heartbeat_interval_s
             )
-            await n.start(run_heartbeat, hb, self.ctx, self._raw_send)
-            task_status.started((n.cancel_scope, ChannelSet(self.kernel_id, self.session, **handles)))
+            hb_send, hb_receive = trio.open_memory_channel[HeartbeatEvent](64)
+            await n.start(run_heartbeat, hb, self.ctx, hb_send)
+            task_status.started((n, ChannelSet(self.kernel_id, self.session, **handles), hb_receive))
 
     async def _watch_exit(self, number: int, prov: Provisioner) -> None:
         status = await prov.wait()
