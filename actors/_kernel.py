@@ -277,6 +277,7 @@ class KernelActor:
                         self._op_scope.cancel()
                     self._ops.send_nowait(lambda done=done: self._shutdown(done))
                 case Restart() as cmd:
+                    self.restart_pending = True
                     self._ops.send_nowait(lambda cmd=cmd: self._restart(cmd))
                 case Interrupt(done=done):
                     self._ops.send_nowait(lambda done=done: self._interrupt(done))
@@ -516,7 +517,7 @@ class KernelActor:
 
     async def _restart(self, cmd: Restart) -> None:
         try:
-            if self._stopped or self.state in (KernelState.STOPPING,):
+            if self._stopped or self.state is KernelState.STOPPING:
                 raise KernelNotRunning(kernel_id=self.kernel_id, state=str(self.state))
             alive = self.state in (KernelState.IDLE, KernelState.BUSY, KernelState.STARTING)
             self._step(LifecycleEvent.RESTART)
@@ -528,6 +529,7 @@ class KernelActor:
             self._teardown(KernelDied(kernel_id=self.kernel_id, cause="restarting", detail=cmd.cause))
             if self.provisioner is not None:
                 await self.provisioner.cleanup()
+            await trio.sleep(cmd.delay_s)  # the backoff; a Shutdown cancels it
             self.restarts += 1
             self._step(LifecycleEvent.SPAWNED)
             try:
@@ -546,6 +548,10 @@ class KernelActor:
         except Exception as exc:
             if cmd.done is not None:
                 cmd.done.fail(exc)
+        finally:
+            self.restart_pending = False
+            self._changed.set()
+            self._changed = trio.Event()
 
     async def _shutdown(self, done: Promise) -> None:
         with trio.CancelScope(shield=True):

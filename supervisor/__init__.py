@@ -18,11 +18,22 @@ from ._supervisor import open_supervisor as open_supervisor
 from .actors import ExecuteTimeout as ExecuteTimeout
 from .actors import JupervisorError as JupervisorError
 from .actors import KernelDied as KernelDied
+from .actors import KernelDiedEvent as KernelDiedEvent
+from .actors import KernelFailed as KernelFailed
+from .actors import KernelReady as KernelReady
+from .actors import KernelRestarting as KernelRestarting
+from .actors import KernelStopped as KernelStopped
 from .actors import KernelNotRunning as KernelNotRunning
 from .actors import KernelOptions as KernelOptions
 from .actors import KernelStartError as KernelStartError
 from .actors import NoSuchKernel as NoSuchKernel
+from .actors import Backoff as Backoff
+from .actors import LivenessConfig as LivenessConfig
+from .actors import OnExhausted as OnExhausted
 from .actors import RequestTimeout as RequestTimeout
+from .actors import RestartPolicy as RestartPolicy
+from .actors import RestartType as RestartType
+from .actors import Strategy as Strategy
 
 from .protocol import KernelSpec as KernelSpec
 from .protocol import KernelState as KernelState

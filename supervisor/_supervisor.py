@@ -22,12 +22,16 @@ from .actors import (
     KernelLaunch,
     KernelOptions,
     KernelStopped,
+    Mailbox,
     NoSuchKernel,
+    RestartPolicy,
+    Supervise,
     unwrap_group,
     PortAllocator,
     event,
     new_context,
     run_kernel,
+    run_restarter,
 )
 from .protocol import KernelSpec
 
@@ -43,9 +47,16 @@ class EventBus:
     """
 
     _subscribers: list[trio.MemorySendChannel[KernelEvent]] = attrs.field(factory=list)
+    _mailboxes: list[Mailbox] = attrs.field(factory=list)
     dropped: int = 0
 
+    def attach(self, mailbox: Mailbox) -> None:
+        """Deliver every event to an actor's mailbox too (unbounded: actors must not miss events)."""
+        self._mailboxes.append(mailbox)
+
     def publish(self, ev: KernelEvent) -> None:
+        for box in self._mailboxes:
+            box.try_post(ev)
         for send in list(self._subscribers):
             try:
                 send.send_nowait(ev)
@@ -71,7 +82,13 @@ class Supervisor:
     _ports: PortAllocator = attrs.field(factory=PortAllocator)
     _actors: dict[str, KernelActor] = attrs.field(factory=dict)
     _bus: EventBus = attrs.field(factory=EventBus)
+    _restarter: Mailbox | None = None
+    _default_policy: RestartPolicy = RestartPolicy()
     _closing: bool = False
+
+    async def _start_restarter(self) -> None:
+        self._restarter = await self._nursery.start(run_restarter, self._bus.publish)
+        self._bus.attach(self._restarter)
 
     @property
     def bus(self) -> EventBus:
@@ -91,6 +108,8 @@ class Supervisor:
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         options: KernelOptions | None = None,
+        restart: RestartPolicy | None = None,
+        group: str = "",
     ) -> Kernel:
         """Start a kernel and return once it answered kernel_info (and iopub is live).
 
@@ -101,6 +120,8 @@ class Supervisor:
             env: Extra environment variables for the kernel.
             cwd: Its working directory.
             options: Timing and transport settings for this kernel.
+            restart: Its restart policy (default: the supervisor's, permanent with backoff).
+            group: Its group, for one_for_all strategies and escalation.
 
         Raises:
             NoSuchKernelSpec: no kernelspec of that name.
@@ -125,6 +146,8 @@ class Supervisor:
         )
         actor: KernelActor = await self._nursery.start(run_kernel, launch, self._ctx, self._ports, self._publish)
         self._actors[kid] = actor
+        if self._restarter is not None:
+            self._restarter.post(Supervise(kid, actor.mailbox, restart or self._default_policy, group))
         return Kernel(actor)
 
     def kernels(self) -> list[Kernel]:
@@ -173,7 +196,10 @@ async def _quiet_shutdown(kernel: Kernel) -> None:
 
 @asynccontextmanager
 async def open_supervisor(
-    *, options: KernelOptions | None = None, connection_dir: str | Path | None = None
+    *,
+    options: KernelOptions | None = None,
+    connection_dir: str | Path | None = None,
+    restart: RestartPolicy | None = None,
 ) -> AsyncIterator[Supervisor]:
     """Run a supervisor for the duration of the block; on exit every kernel is shut down
     (even after an exception) and the zmq context is closed.
@@ -187,6 +213,9 @@ async def open_supervisor(
     try:
         async with trio.open_nursery() as nursery:
             sup = Supervisor(nursery, options or KernelOptions(), Path(connection_dir) if connection_dir else None)
+            if restart is not None:
+                sup._default_policy = restart
+            await sup._start_restarter()
             try:
                 yield sup
             finally:
