@@ -32,6 +32,7 @@ from ..protocol import (
     KernelSpec,
     KernelState,
     LifecycleEvent,
+    Message,
     Session,
     interrupt_request,
     kernel_info_request,
@@ -147,6 +148,11 @@ class ProcessExited:
 
 KernelCommand: TypeAlias = Interrupt | Restart | Shutdown | Kill | GiveUp
 _InboxItem: TypeAlias = KernelCommand | ProcessExited | Incoming | Verdict
+
+
+_CONTROL_REQUESTS = frozenset(
+    {"kernel_info_request", "shutdown_request", "interrupt_request", "debug_request", "usage_request"}
+)
 
 
 class _StartExited(Exception):
@@ -266,7 +272,7 @@ class KernelActor:
         async for item in self._inbox:
             match item:
                 case Incoming(message=m) if m.msg_type == "status":
-                    self._on_status(str(m.content.get("execution_state", "")))
+                    self._on_status(m)
                 case ProcessExited(incarnation=n, status=st):
                     if n == self.incarnation and self.state in (KernelState.IDLE, KernelState.BUSY):
                         self._on_death(st)
@@ -307,9 +313,14 @@ class KernelActor:
         self._fail_waiters(KernelDied(kernel_id=self.kernel_id, cause=cause, detail=detail))
         self.nursery.start_soon(self.provisioner.kill)
 
-    def _on_status(self, execution_state: str) -> None:
+    def _on_status(self, message: Message) -> None:
+        """Track busy/idle from iopub status. Statuses caused by control-channel requests
+        (liveness probes, interrupts, debug) say nothing about the shell, so they are skipped."""
         if self.state not in (KernelState.IDLE, KernelState.BUSY):
             return
+        if message.parent_header.get("msg_type") in _CONTROL_REQUESTS:
+            return
+        execution_state = message.content.get("execution_state")
         if execution_state == "busy" and self.state is KernelState.IDLE:
             self._step(LifecycleEvent.BUSY)
             self._emit(KernelBusy(kernel_id=self.kernel_id))
@@ -379,7 +390,8 @@ class KernelActor:
                     stderr_tail=tail,
                 ) from None
             except BaseException:
-                await self._discard_incarnation()
+                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                    await self._discard_incarnation()
                 raise
 
     def _prepare_connection(self, fresh_ports: bool) -> None:
@@ -430,8 +442,10 @@ class KernelActor:
         self._inc_scope = self._inc_nursery.cancel_scope
         with trio.fail_after(self.launch.options.start_timeout_s):
             await self._wait_ready(prov, self.channels)
+        start_heartbeat, hb_receive = self._hb_receive
+        start_heartbeat()  # only now: its first ping meets a kernel that listens
         self.liveness = await self._inc_nursery.start(
-            run_liveness, self.launch.options.liveness, self.channels, self._hb_receive, self.mailbox, self.publish
+            run_liveness, self.launch.options.liveness, self.channels, hb_receive, self.mailbox, self.publish
         )
         self._step(LifecycleEvent.READY)
         self._emit(KernelReady(kernel_id=self.kernel_id, pid=prov.pid, restarts=self.restarts))
@@ -459,8 +473,8 @@ class KernelActor:
                 kernel_id=self.kernel_id, endpoint=info.endpoint("hb"), interval_s=self.launch.options.heartbeat_interval_s
             )
             hb_send, hb_receive = trio.open_memory_channel[HeartbeatEvent](64)
-            await n.start(run_heartbeat, hb, self.ctx, hb_send)
-            task_status.started((n, ChannelSet(self.kernel_id, self.session, **handles), hb_receive))
+            started_hb = lambda: n.start_soon(run_heartbeat, hb, self.ctx, hb_send)  # noqa: E731
+            task_status.started((n, ChannelSet(self.kernel_id, self.session, **handles), (started_hb, hb_receive)))
 
     async def _watch_exit(self, number: int, prov: Provisioner) -> None:
         status = await prov.wait()

@@ -120,7 +120,9 @@ class LocalProvisioner:
 
     async def pump_stderr(self, kernel_id: str = "") -> None:
         """Read stderr until EOF, keeping the tail; lines are logged at debug level."""
-        assert self._proc is not None and self._proc.stderr is not None
+        if self._proc is None or self._proc.stderr is None:
+            self._stderr_done.set()
+            return
         pending = b""
         async with self._proc.stderr as stream:
             while True:
@@ -186,7 +188,6 @@ class LocalProvisioner:
             self._proc.kill()
             with trio.move_on_after(5):
                 await self._proc.wait()
-        self._proc = None if not restart else self._proc
 
     def stderr_tail(self) -> str:
         return "\n".join(self._tail)
