@@ -499,8 +499,13 @@ class KernelActor:
 
             n.start_soon(exited)
             reply = None
+            wait_s = 1.0
             while True:
-                answer = await call(channels, kernel_info_request(), wait_for_idle=False)
+                try:
+                    answer = await call(channels, kernel_info_request(), wait_for_idle=False, timeout=wait_s)
+                except RequestTimeout:
+                    wait_s = min(wait_s * 2, 8.0)  # a lost or dropped reply: ask again, as wait_for_ready does
+                    continue
                 reply = answer.reply
                 with trio.move_on_after(0.5):
                     await seen.receive()
