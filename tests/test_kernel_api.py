@@ -186,7 +186,7 @@ async def test_bad_argv_and_exit_during_startup_are_clear_and_fast(tmp_path) -> 
 async def test_nothing_left_after_supervisor_exits(jupyter_dirs) -> None:
     import psutil
 
-    from conftest import open_fds
+    from .conftest import open_fds
 
     fds_before = open_fds()
     children_before = {p.pid for p in psutil.Process().children(recursive=True)}
