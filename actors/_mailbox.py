@@ -12,6 +12,7 @@ import attrs
 import trio
 
 T = TypeVar("T")
+_LAZY_LIMIT = 64
 
 
 @attrs.define(eq=False)
@@ -26,8 +27,14 @@ class Mailbox(Generic[T]):
     _send: trio.MemorySendChannel[T]
     _wake: Callable[[], None] | None = None
 
-    def post(self, command: T) -> None:
+    def post(self, command: T, *, wake: bool = True) -> None:
         """Deliver `command` to the actor.
+
+        Args:
+            command: The command.
+            wake: Interrupt the actor's socket wait so it acts now. Bookkeeping commands
+                that may wait for the actor's next turn pass False (waking costs a
+                cancellation).
 
         Raises:
             trio.BrokenResourceError: the actor has ended.
@@ -36,13 +43,13 @@ class Mailbox(Generic[T]):
             self._send.send_nowait(command)
         except trio.ClosedResourceError:
             raise trio.BrokenResourceError("actor mailbox closed") from None
-        if self._wake is not None:
-            self._wake()
+        if self._wake is not None and (wake or self._send.statistics().current_buffer_used >= _LAZY_LIMIT):
+            self._wake()  # lazy commands still wake a quiet actor now and then, so its inbox stays small
 
-    def try_post(self, command: T) -> bool:
+    def try_post(self, command: T, *, wake: bool = True) -> bool:
         """Deliver `command` if the actor is still running; returns whether it was delivered."""
         try:
-            self.post(command)
+            self.post(command, wake=wake)
         except trio.BrokenResourceError:
             return False
         return True

@@ -87,15 +87,17 @@ class Exchange:
         self.idle = not self.wait_for_idle
         send, self._receive = trio.open_memory_channel[Failure | Incoming](self.buffer)
         names = ["iopub", self.req.channel] + (["stdin"] if self.req.channel == "shell" else [])
+        # A Watch needs no wake-up: each channel actor reads its inbox before its socket,
+        # so the Watch is in place before any answer to the Send below can be routed.
         for name in dict.fromkeys(names):
             box = ch.get(name).mailbox
-            _post(box, Watch(self.request.msg_id, send), ch.kernel_id)
+            _post(box, Watch(self.request.msg_id, send), ch.kernel_id, wake=False)
             self._watched.append(box)
         _post(ch.get(self.req.channel).mailbox, Send(self.request), ch.kernel_id)
 
     def close(self) -> None:
         for box in self._watched:
-            box.try_post(Unwatch(self.request.msg_id))
+            box.try_post(Unwatch(self.request.msg_id), wake=False)
         self._watched.clear()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -186,8 +188,8 @@ async def call(
     return Answer(ex.request, ex.reply, tuple(iopub))
 
 
-def _post(box: Mailbox, command: object, kernel_id: str) -> None:
+def _post(box: Mailbox, command: object, kernel_id: str, *, wake: bool = True) -> None:
     try:
-        box.post(command)
+        box.post(command, wake=wake)
     except trio.BrokenResourceError:
         raise KernelDied(kernel_id=kernel_id, cause="disconnected", detail="its channels are closed") from None

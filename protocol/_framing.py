@@ -63,8 +63,8 @@ def decode(frames: Sequence[bytes], signer: Signer, replay: ReplayWindow | None 
     tail = len(frames) - i - 1
     if tail < 5:
         raise FramingError(reason=f"need a signature and 4 parts after the delimiter, got {tail}", n_frames=len(frames))
-    signature = bytes(frames[i + 1])
-    parts = [bytes(p) for p in frames[i + 2 : i + 6]]
+    signature = _b(frames[i + 1])
+    parts = [_b(p) for p in frames[i + 2 : i + 6]]
     signer.verify(signature, parts)
     if replay is not None:
         replay.record(signature)
@@ -74,11 +74,15 @@ def decode(frames: Sequence[bytes], signer: Signer, replay: ReplayWindow | None 
         parent_header=loads(parts[1], "parent_header"),
         metadata=loads(parts[2], "metadata"),
         content=loads(parts[3], "content"),
-        buffers=tuple(bytes(b) for b in frames[i + 6 :]),
+        buffers=tuple(_b(b) for b in frames[i + 6 :]),
     )
-    if not header.version.startswith("5"):
+    if header.version[:1] != "5":
         msg = adapt_to_v5(msg)
-    return Envelope(idents=tuple(bytes(x) for x in frames[:i]), message=msg, signature=signature)
+    return Envelope(idents=tuple(_b(x) for x in frames[:i]), message=msg, signature=signature)
+
+
+def _b(frame: bytes) -> bytes:
+    return frame if type(frame) is bytes else bytes(frame)
 
 
 __all__ = ["DELIM", "Envelope", "decode", "encode", "serialize_parts", "MessageFormatError"]

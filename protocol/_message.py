@@ -17,6 +17,11 @@ import attrs
 
 from ._errors import MessageFormatError
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
 PROTOCOL_VERSION = "5.4"
 """The version jupervisor writes into headers (the same as jupyter_client 8)."""
 
@@ -73,11 +78,27 @@ def _json_default(obj: object) -> object:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
-def dumps(obj: object) -> bytes:
-    """Serialize one message part to UTF-8 JSON bytes (the packer Jupyter uses)."""
+def _dumps_std(obj: object) -> bytes:
     return json.dumps(
         obj, default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
     ).encode("utf-8", "surrogateescape")
+
+
+if _orjson is not None:
+    _ORJSON_OPTS = _orjson.OPT_UTC_Z | _orjson.OPT_NAIVE_UTC | _orjson.OPT_NON_STR_KEYS
+
+    def dumps(obj: object) -> bytes:
+        """Serialize one message part to UTF-8 JSON bytes (orjson, as jupyter_client uses
+        when it is installed; the stdlib codec for anything orjson refuses)."""
+        try:
+            return _orjson.dumps(obj, default=_json_default, option=_ORJSON_OPTS)
+        except TypeError:  # integers beyond 64 bits, or a default() failure: let the stdlib decide
+            return _dumps_std(obj)
+
+    _json_loads = _orjson.loads
+else:  # pragma: no cover - orjson is a dependency, but the stdlib path must stay correct
+    dumps = _dumps_std
+    _json_loads = json.loads
 
 
 def loads(data: bytes, part: str) -> dict[str, Any]:
@@ -87,7 +108,7 @@ def loads(data: bytes, part: str) -> dict[str, Any]:
         MessageFormatError: not UTF-8, not JSON, too deep, or not an object.
     """
     try:
-        value = json.loads(data)
+        value = _json_loads(data)
     except (ValueError, RecursionError) as exc:
         raise MessageFormatError(part=part, reason=f"not valid JSON ({exc.__class__.__name__})") from None
     if not isinstance(value, dict):
@@ -160,7 +181,7 @@ class Header:
             raise MessageFormatError(part=part, reason="msg_id and msg_type must be strings")
         raw_date = d.get("date")
         date = utcnow() if raw_date is None else parse_date(raw_date, part)
-        extra = {k: v for k, v in d.items() if k not in _HEADER_KEYS}
+        extra = {k: v for k, v in d.items() if k not in _HEADER_KEYS} if len(d) > 6 else None
         return cls(
             msg_id=msg_id,
             msg_type=msg_type,

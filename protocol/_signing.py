@@ -37,28 +37,24 @@ class Signer:
 
     key: bytes = attrs.field(converter=lambda k: k.encode() if isinstance(k, str) else bytes(k))
     scheme: str = "hmac-sha256"
-    _proto: hmac.HMAC | None = attrs.field(init=False, default=None, eq=False)
+    _digest: str = attrs.field(init=False, default="", eq=False)
 
     def __attrs_post_init__(self) -> None:
-        digestmod = _digestmod(self.scheme)
-        if self.key:
-            object.__setattr__(self, "_proto", hmac.new(self.key, digestmod=digestmod))
+        object.__setattr__(self, "_digest", _digestmod(self.scheme))
 
     def __repr__(self) -> str:  # never show the key
         return f"Signer(scheme={self.scheme!r}, signed={bool(self.key)})"
 
     @property
     def enabled(self) -> bool:
-        return self._proto is not None
+        return bool(self.key)
 
     def sign(self, parts: Sequence[bytes]) -> bytes:
         """Return the hex signature of the four serialized parts (``b""`` when unsigned)."""
-        if self._proto is None:
+        if not self.key:
             return b""
-        h = self._proto.copy()
-        for p in parts:
-            h.update(p)
-        return h.hexdigest().encode("ascii")
+        # one-shot HMAC over the concatenation: the same digest as updating part by part
+        return hmac.digest(self.key, b"".join(parts), self._digest).hex().encode("ascii")
 
     def verify(self, signature: bytes, parts: Sequence[bytes]) -> None:
         """Check a signature.
@@ -66,7 +62,7 @@ class Signer:
         Raises:
             SignatureError: unsigned while a key is set, or a mismatch.
         """
-        if self._proto is None:
+        if not self.key:
             return
         if not signature:
             raise SignatureError(reason="message is unsigned but a key is set")
