@@ -108,3 +108,29 @@ def test_kernelspec_install_list_remove(tmp_path: Path) -> None:
     r = jv("kernelspec", "remove", "mine", "-f", env=env)
     assert r.returncode == 0 and not (tmp_path / "data" / "kernels" / "mine").exists()
     assert "mine" not in json.loads(jv("kernelspec", "list", "--json", env=env).stdout)["kernelspecs"]
+
+
+def test_start_runs_a_kernel_jupyter_clients_can_attach_to(tmp_path: Path) -> None:
+    import signal
+
+    from jupyter_client import BlockingKernelClient
+
+    proc = subprocess.Popen([EXE, "start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        cf = lines[1].split(":", 1)[1].strip()
+        assert lines[2].strip() == f"Attach with:    jupyter console --existing {cf}".strip()
+        assert oct(Path(cf).stat().st_mode & 0o777) == "0o600"
+        kc = BlockingKernelClient(connection_file=cf)
+        kc.load_connection_file()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=30)
+        reply = kc.execute_interactive("x = 6 * 7", timeout=30)
+        assert reply["content"]["status"] == "ok"
+        kc.stop_channels()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert not Path(cf).exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
