@@ -24,6 +24,13 @@ _EXPORTS: dict[str, str] = {
     "find_kernel_specs": "._kernelspecs",
     "get_kernel_spec": "._kernelspecs",
     "OutputCollector": "._outputs",
+    "JobOptions": "._jobs",
+    "JobResult": "._jobs",
+    "CellExecutionError": "._jobs",
+    "CellTimeoutError": "._jobs",
+    "KernelDiedInCell": "._jobs",
+    "run_notebook": "._jobs",
+    "run_notebooks": "._jobs",
     "Supervisor": "._supervisor",
     "open_supervisor": "._supervisor",
     "ExecuteTimeout": ".actors",
@@ -74,6 +81,13 @@ if TYPE_CHECKING:
     from ._kernelspecs import NoSuchKernelSpec as NoSuchKernelSpec
     from ._kernelspecs import find_kernel_specs as find_kernel_specs
     from ._kernelspecs import get_kernel_spec as get_kernel_spec
+    from ._jobs import CellExecutionError as CellExecutionError
+    from ._jobs import CellTimeoutError as CellTimeoutError
+    from ._jobs import JobOptions as JobOptions
+    from ._jobs import JobResult as JobResult
+    from ._jobs import KernelDiedInCell as KernelDiedInCell
+    from ._jobs import run_notebook as run_notebook
+    from ._jobs import run_notebooks as run_notebooks
     from ._outputs import OutputCollector as OutputCollector
     from ._supervisor import Supervisor as Supervisor
     from ._supervisor import open_supervisor as open_supervisor

@@ -64,3 +64,23 @@ def connect(connection_file: Any, **kwargs: Any) -> Iterator[BlockingKernel]:
             exit_()
     finally:
         portal.close()
+
+
+def run_notebook(notebook: Any, options: Any = None, **kwargs: Any) -> Any:
+    """Execute a notebook on a fresh supervised kernel, blocking; returns the JobResult.
+
+    Example:
+        >>> result = run_notebook("report.ipynb", JobOptions(parameters={"n": 3}))   # doctest: +SKIP
+    """
+    from ._jobs import JobOptions
+    from ._jobs import run_notebook as _run_notebook
+
+    async def job() -> Any:
+        async with _open_supervisor() as sup:
+            return await _run_notebook(sup, notebook, options or JobOptions(), **kwargs)
+
+    portal = Portal()
+    try:
+        return portal.call(job)
+    finally:
+        portal.close()

@@ -132,3 +132,10 @@ async def test_parallel_runs_each_correct() -> None:
         with trio.fail_after(120):
             results = await run_notebooks(sup, jobs, parallel=3)
     assert [r.notebook.cells[2].outputs[0]["text"] for r in results] == [f"{i * i}\n" for i in range(6)]
+
+
+def test_blocking_job_api() -> None:
+    import jupervisor.blocking
+
+    result = jupervisor.blocking.run_notebook(nb(code("n = 0", "parameters"), code("n + 1")), jupervisor.JobOptions(parameters={"n": 9}))
+    assert result.ok and result.notebook.cells[2].outputs[0]["data"]["text/plain"] == "10"
