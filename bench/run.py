@@ -1,0 +1,342 @@
+"""Side-by-side benchmarks: jupervisor vs jupyter_client + ipykernel, same machine, same run.
+
+Usage: python bench/run.py [--quick] [--record]
+
+Prints a table of both figures and their ratio (jupervisor / jupyter_client; lower is
+better for times and costs, higher for rates). With --record it appends the table, the
+date and the machine to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import resource
+import signal
+import statistics
+import sys
+import threading
+import time
+import timeit
+from pathlib import Path
+
+import psutil
+import trio
+
+import jupervisor
+from jupervisor import protocol as P
+
+ROWS: list[tuple[str, str, float | None, float | None, str]] = []
+
+
+def row(name: str, unit: str, ours: float | None, theirs: float | None, better: str = "lower") -> None:
+    ROWS.append((name, unit, ours, theirs, better))
+    print(f"  {name}: jupervisor={_fmt(ours)} jupyter_client={_fmt(theirs)} {unit}", flush=True)
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else (f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}")
+
+
+def q(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(p * (len(s) - 1) + 0.5))]
+
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+# ---------------------------------------------------------------- jupyter_client side
+def jc_start():
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    return km, kc
+
+
+def jc_stop(km, kc) -> None:
+    kc.stop_channels()
+    km.shutdown_kernel()
+
+
+def bench_jc(n_exec: int, n_many: int) -> dict:
+    out: dict = {}
+    t = time.perf_counter()
+    km, kc = jc_start()
+    out["start"] = time.perf_counter() - t
+    hook = lambda m: None  # noqa: E731
+    for _ in range(20):
+        kc.execute_interactive("pass", output_hook=hook)
+    lat = []
+    c0 = cpu()
+    for _ in range(n_exec):
+        t = time.perf_counter()
+        kc.execute_interactive("pass", output_hook=hook)
+        lat.append(time.perf_counter() - t)
+    out["cpu"] = (cpu() - c0) / n_exec
+    out["lat"] = lat
+    # stream throughput: consumer keeps up
+    items = 0
+
+    def count(m) -> None:
+        nonlocal items
+        if m["msg_type"] == "stream":
+            items += m["content"]["text"].count("\n")
+
+    t = time.perf_counter()
+    kc.execute_interactive("for i in range(20000): print(i)", output_hook=count, timeout=120)
+    out["print_rate"] = items / (time.perf_counter() - t)
+    out["print_items"] = items
+    displays = 0
+
+    def count_d(m) -> None:
+        nonlocal displays
+        displays += m["msg_type"] == "display_data"
+
+    t = time.perf_counter()
+    kc.execute_interactive("from IPython.display import display\nfor i in range(5000): display(i)", output_hook=count_d, timeout=120)
+    out["display_rate"] = displays / (time.perf_counter() - t)
+    out["displays"] = displays
+    # slow consumer: read iopub only after the reply
+    msg_id = kc.execute("for i in range(20000): print(i)")
+    kc._recv_reply(msg_id, timeout=120) if hasattr(kc, "_recv_reply") else kc.get_shell_msg(timeout=120)
+    lines, saw_idle = 0, False
+    while True:
+        try:
+            m = kc.get_iopub_msg(timeout=1)
+        except Exception:
+            break
+        if m["parent_header"].get("msg_id") == msg_id:
+            if m["msg_type"] == "stream":
+                lines += m["content"]["text"].count("\n")
+            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                saw_idle = True
+                break
+    out["slow_lines"], out["slow_idle"] = lines, saw_idle
+    t = time.perf_counter()
+    jc_stop(km, kc)
+    out["shutdown"] = time.perf_counter() - t
+    # many at once
+    t = time.perf_counter()
+    pairs = []
+    threads = [threading.Thread(target=lambda: pairs.append(jc_start())) for _ in range(n_many)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    out["start_many"] = time.perf_counter() - t
+    out["start_many_ok"] = len(pairs)
+    proc = psutil.Process()
+    out["idle_threads"], out["idle_fds"] = proc.num_threads(), proc.num_fds()
+    out["idle_rss"] = proc.memory_info().rss
+    c0, t0 = cpu(), time.perf_counter()
+    time.sleep(3)
+    out["idle_cpu"] = (cpu() - c0) / (time.perf_counter() - t0)
+    t = time.perf_counter()
+    threads = [threading.Thread(target=jc_stop, args=p) for p in pairs]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    out["shutdown_many"] = time.perf_counter() - t
+    out["sigkill"] = jc_sigkill()
+    return out
+
+
+def jc_sigkill() -> float | None:
+    """jupyter_client's restarter (asyncio) after SIGKILL: time until a new kernel answers."""
+    from jupyter_client.ioloop import AsyncIOLoopKernelManager
+
+    async def main() -> float:
+        km = AsyncIOLoopKernelManager(kernel_name="python3")
+        await km.start_kernel()
+        km.start_restarter()
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=60)
+        pid = km.provisioner.pid
+        t = time.perf_counter()
+        os.kill(pid, signal.SIGKILL)
+        while km.provisioner is None or km.provisioner.pid == pid or not await km.is_alive():
+            await asyncio.sleep(0.01)
+        kc.stop_channels()
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=60)
+        took = time.perf_counter() - t
+        kc.stop_channels()
+        km.stop_restarter()
+        await km.shutdown_kernel(now=True)
+        return took
+
+    return asyncio.run(main())
+
+
+# ---------------------------------------------------------------- jupervisor side
+async def bench_ours(n_exec: int, n_many: int) -> dict:
+    out: dict = {}
+    async with jupervisor.open_supervisor() as sup:
+        t = time.perf_counter()
+        k = await sup.start_kernel("python3")
+        out["start"] = time.perf_counter() - t
+        for _ in range(20):
+            await k.execute("pass")
+        lat = []
+        c0 = cpu()
+        for _ in range(n_exec):
+            t = time.perf_counter()
+            await k.execute("pass")
+            lat.append(time.perf_counter() - t)
+        out["cpu"] = (cpu() - c0) / n_exec
+        out["lat"] = lat
+        items = 0
+
+        def count(o) -> None:
+            nonlocal items
+            if o["output_type"] == "stream":
+                items += o["text"].count("\n")
+
+        t = time.perf_counter()
+        await k.execute("for i in range(20000): print(i)", on_output=count, timeout=120)
+        out["print_rate"] = items / (time.perf_counter() - t)
+        out["print_items"] = items
+        displays = 0
+
+        def count_d(o) -> None:
+            nonlocal displays
+            displays += o["output_type"] == "display_data"
+
+        t = time.perf_counter()
+        await k.execute("from IPython.display import display\nfor i in range(5000): display(i)", on_output=count_d, timeout=120)
+        out["display_rate"] = displays / (time.perf_counter() - t)
+        out["displays"] = displays
+        # slow consumer: nothing reads until the reply is in; our actors drain continuously
+        r = await k.execute("for i in range(20000): print(i)", timeout=120)
+        out["slow_lines"], out["slow_idle"] = r.stdout.count("\n"), True
+        t = time.perf_counter()
+        await k.shutdown()
+        out["shutdown"] = time.perf_counter() - t
+        # SIGKILL -> a new kernel answers
+        k = await sup.start_kernel("python3")
+        pid = k.pid
+        t = time.perf_counter()
+        os.kill(pid, signal.SIGKILL)
+        noticed = None
+        async with sup.events() as events:
+            async for ev in events:
+                if isinstance(ev, jupervisor.KernelDiedEvent) and noticed is None:
+                    noticed = time.perf_counter() - t
+                if isinstance(ev, jupervisor.KernelReady) and ev.kernel_id == k.id:
+                    break
+        await k.kernel_info()
+        out["sigkill"], out["sigkill_noticed"] = time.perf_counter() - t, noticed
+        # SIGSTOP -> the waiting caller is released and the policy acts
+        while k._actor.liveness is None or k._actor.liveness.beats == 0:
+            await trio.sleep(0.05)
+        pid = k.pid
+        t = time.perf_counter()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await k.execute("pass")
+        except jupervisor.KernelDied:
+            out["sigstop"] = time.perf_counter() - t
+        finally:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        await k.shutdown()
+        # many at once
+        t = time.perf_counter()
+        many = []
+        async with trio.open_nursery() as n:
+
+            async def one() -> None:
+                many.append(await sup.start_kernel("python3"))
+
+            for _ in range(n_many):
+                n.start_soon(one)
+        out["start_many"] = time.perf_counter() - t
+        out["start_many_ok"] = len(many)
+        proc = psutil.Process()
+        out["idle_threads"], out["idle_fds"] = proc.num_threads(), proc.num_fds()
+        out["idle_rss"] = proc.memory_info().rss
+        c0, t0 = cpu(), time.perf_counter()
+        await trio.sleep(3)
+        out["idle_cpu"] = (cpu() - c0) / (time.perf_counter() - t0)
+        t = time.perf_counter()
+        await sup.shutdown_all()
+        out["shutdown_many"] = time.perf_counter() - t
+    return out
+
+
+def bench_protocol() -> tuple[float, float]:
+    from jupyter_client.session import Session as JS
+
+    s, sg, js = P.Session(), P.Signer(b"key"), JS(key=b"key")
+    content = P.execute_request("pass").content
+    ours = min(timeit.repeat(lambda: P.decode(P.encode(s.request(P.execute_request("pass")), sg), sg), number=5000, repeat=3)) / 5000
+    theirs = min(timeit.repeat(lambda: js.deserialize(js.feed_identities(js.serialize(js.msg("execute_request", dict(content))))[1]), number=5000, repeat=3)) / 5000
+    return ours, theirs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    ap.add_argument("--record", action="store_true", help="append the table to bench/RESULTS.md")
+    args = ap.parse_args()
+    n_exec, n_many = (100, 4) if args.quick else (500, 16)
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    print("protocol ...", flush=True)
+    p_ours, p_theirs = bench_protocol()
+    print("jupervisor ...", flush=True)
+    a = trio.run(bench_ours, n_exec, n_many)
+    print("jupyter_client ...", flush=True)
+    b = bench_jc(n_exec, n_many)
+    ms, us = 1000, 1e6
+    row("start one kernel until it answers", "ms", a["start"] * ms, b["start"] * ms)
+    row(f"start {n_many} kernels concurrently (all answered: {a['start_many_ok']}/{b['start_many_ok']})", "ms", a["start_many"] * ms, b["start_many"] * ms)
+    row("SIGKILL until a new kernel answers", "ms", a["sigkill"] * ms, (b["sigkill"] or 0) * ms)
+    row("SIGKILL: exit noticed after", "ms", a["sigkill_noticed"] * ms, None)
+    row("SIGSTOP: waiting caller released after", "ms", a.get("sigstop", float("nan")) * ms, None)
+    row("execute('pass') p50", "ms", q(a["lat"], 0.5) * ms, q(b["lat"], 0.5) * ms)
+    row("execute('pass') p99", "ms", q(a["lat"], 0.99) * ms, q(b["lat"], 0.99) * ms)
+    row("client CPU per execute round trip", "us", a["cpu"] * us, b["cpu"] * us)
+    row("encode+sign+verify+decode one execute_request", "us", p_ours * us, p_theirs * us)
+    row(f"20k print lines, consumer keeps up (lines {a['print_items']}/{b['print_items']})", "lines/s", a["print_rate"], b["print_rate"], "higher")
+    row("20k print lines, read after the reply: lines received", "lines", a["slow_lines"], b["slow_lines"], "higher")
+    row(f"5k display() messages (got {a['displays']}/{b['displays']})", "msg/s", a["display_rate"], b["display_rate"], "higher")
+    row("graceful shutdown of one kernel", "ms", a["shutdown"] * ms, b["shutdown"] * ms)
+    row(f"graceful shutdown of {n_many} at once", "ms", a["shutdown_many"] * ms, b["shutdown_many"] * ms)
+    row(f"{n_many} idle kernels monitored: threads", "", a["idle_threads"], b["idle_threads"])
+    row(f"{n_many} idle kernels monitored: fds", "", a["idle_fds"], b["idle_fds"])
+    row(f"{n_many} idle kernels monitored: RSS", "MB", a["idle_rss"] / 2**20, b["idle_rss"] / 2**20)
+    row(f"{n_many} idle kernels monitored: CPU", "% core", a["idle_cpu"] * 100, b["idle_cpu"] * 100)
+    table = render()
+    print(table)
+    if args.record:
+        path = Path(__file__).with_name("RESULTS.md")
+        head = f"\n## {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}{' (quick)' if args.quick else ''}\n\n"
+        with path.open("a") as f:
+            f.write(head + table + "\n")
+
+
+def render() -> str:
+    lines = ["| workload | unit | jupervisor | jupyter_client | ratio |", "|---|---|---|---|---|"]
+    for name, unit, ours, theirs, better in ROWS:
+        ratio = f"{ours / theirs:.2f}x" if ours is not None and theirs not in (None, 0) else "n/a"
+        lines.append(f"| {name} | {unit} | {_fmt(ours)} | {_fmt(theirs)} | {ratio} ({better} is better) |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
