@@ -17,6 +17,9 @@ import trio
 import attrs
 
 
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+
+
 def new_context() -> zmq.Context:
     """A ZeroMQ context for one supervisor: one I/O thread, sockets never block close."""
     ctx = zmq.Context(io_threads=1)
@@ -37,8 +40,12 @@ class SocketOwner:
 
     socket: zmq.Socket
     _wait_scope: trio.CancelScope | None = attrs.field(default=None, init=False)
+    _fd: int = attrs.field(init=False)
     _woken: bool = attrs.field(default=False, init=False)
     max_batch: int = 256
+
+    def __attrs_post_init__(self) -> None:
+        self._fd = self.socket.FD
 
     def wake(self) -> None:
         """Make a pending or the next `wait` return at once (called by mailbox senders)."""
@@ -48,7 +55,7 @@ class SocketOwner:
 
     def readable(self) -> bool:
         """Whether a message is pending (re-reads zmq.EVENTS, which also re-arms the fd edge)."""
-        return bool(self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN)
+        return bool(self.socket.getsockopt(_EVENTS) & _POLLIN)
 
     def drain(self) -> list[list[bytes]]:
         """Receive every pending multipart message without blocking (at most `max_batch`)."""
@@ -85,10 +92,11 @@ class SocketOwner:
         if self.readable():
             await trio.lowlevel.checkpoint()
             return
-        with trio.move_on_after(timeout) as scope:
+        scope = trio.CancelScope() if timeout == float("inf") else trio.move_on_after(timeout)
+        with scope:
             self._wait_scope = scope
             try:
-                await trio.lowlevel.wait_readable(self.socket.FD)
+                await trio.lowlevel.wait_readable(self._fd)
             finally:
                 self._wait_scope = None
         self._woken = False
@@ -96,7 +104,7 @@ class SocketOwner:
     async def wait_writable(self) -> None:
         """Sleep until the socket can take a message (rarely needed: DEALER/REQ sends queue)."""
         while not self.socket.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
-            await trio.lowlevel.wait_readable(self.socket.FD)
+            await trio.lowlevel.wait_readable(self._fd)
 
     def close(self) -> None:
         """Close the socket at once (linger 0): nothing is left open afterwards."""
