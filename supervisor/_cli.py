@@ -197,6 +197,20 @@ def _cmd_kernelspec(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- the daemon ------------------------------------------------------------------------
+def _cmd_daemon(args: argparse.Namespace) -> int:
+    from ._daemon import run_daemon, setup_logging
+    from ._settings import Settings, load_settings
+
+    path = args.config
+    if path is None and Path("config/jupervisor.toml").is_file():
+        path = "config/jupervisor.toml"
+    settings = load_settings(path) if path else Settings()  # a bad file: one line, exit 2
+    setup_logging(settings.daemon.log_level)
+    trio.run(run_daemon, path)
+    return 0
+
+
 # ---- the parser ------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jupervisor", description="Supervise and drive Jupyter kernels.")
@@ -217,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="run one supervised kernel in the foreground")
     start.add_argument("--kernel", default="python3", help="kernelspec name (default: python3)")
     start.set_defaults(func=_cmd_start)
+
+    daemon = sub.add_parser("daemon", help="run the supervision daemon with its HTTP/WebSocket API")
+    daemon.add_argument("--config", help="settings file (default: config/jupervisor.toml if present)")
+    daemon.set_defaults(func=_cmd_daemon)
 
     ks = sub.add_parser("kernelspec", help="list, install or remove kernelspecs")
     ks_sub = ks.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -1,0 +1,145 @@
+# `jupervisor daemon`: the supervision tree behind the HTTP/WebSocket API, as a systemd
+# service. READY=1 is sent only once the supervisor runs and the API listens; STATUS=
+# summaries follow; SIGHUP re-reads the settings (RELOADING=1 ... READY=1) without
+# touching running kernels; SIGTERM/SIGINT send STOPPING=1 and shut kernels down; the
+# root supervisor's own loop sends WATCHDOG=1 at half of WATCHDOG_USEC, so a wedged
+# supervisor is restarted by systemd. The token is written 0600 to the runtime dir and
+# never logged.
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+import attrs
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from ._files import ensure_private_dir, write_private_file
+from ._gateway import Gateway
+from ._paths import jupervisor_runtime_dir, jupervisor_state_dir
+from ._sdnotify import Notifier, listen_fds
+from ._settings import Settings, load_settings
+from ._supervisor import open_supervisor
+from .actors import event
+from .protocol import KernelState
+
+log = logging.getLogger("jupervisor.daemon")
+
+
+@attrs.define(eq=False)
+class DaemonState:
+    """What a running daemon exposes to its starter (tests, embedding)."""
+
+    urls: list[str]
+    token_file: Path
+    gateway: Gateway
+    settings: Settings
+
+
+def setup_logging(level: str) -> None:
+    """Structured lines on stderr; with journald's priority prefixes under systemd."""
+    journald = bool(os.environ.get("JOURNAL_STREAM"))
+    prio = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    class Fmt(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            text = record.getMessage()
+            return f"<{prio.get(record.levelno, 6)}>{text}" if journald else f"{record.levelname.lower()} {text}"
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(Fmt())
+    root = logging.getLogger("jupervisor")
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper()))
+    root.propagate = False
+
+
+async def run_daemon(
+    config_path: str | Path | None, *, task_status: trio.TaskStatus[DaemonState] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run until SIGTERM/SIGINT. Raises SettingsError for a bad config file."""
+    settings = load_settings(config_path) if config_path else Settings()
+    d = settings.daemon
+    state_dir = ensure_private_dir(d.state_dir or jupervisor_state_dir())
+    runtime_dir = ensure_private_dir(d.runtime_dir or jupervisor_runtime_dir())
+    token = d.token or secrets.token_urlsafe(32)
+    token_file = write_private_file(runtime_dir / "token", token)
+    notifier = Notifier()
+    current = {"settings": settings}
+    async with open_supervisor(options=settings.kernels, restart=settings.restart,
+                               connection_dir=runtime_dir / "kernels") as sup:
+        gateway = Gateway(sup, token, base_url=d.base_url, max_kernels=d.max_kernels,
+                          policy_for=lambda name: current["settings"].policy_for(name))
+        config = Config()
+        config.accesslog = None
+        config.errorlog = logging.getLogger("jupervisor.http")
+        fds = listen_fds()
+        if fds:
+            config.bind = [f"fd://{s.fileno()}" for s in fds]
+        elif d.unix_socket:
+            config.bind = [f"unix:{d.unix_socket}"]
+        else:
+            config.bind = [f"{d.bind}:{d.port}"]
+        stop = trio.Event()
+        async with trio.open_nursery() as n:
+            urls = await n.start(lambda task_status: serve(gateway, config, shutdown_trigger=stop.wait,
+                                                          task_status=task_status))
+            n.start_soon(_follow_events, sup, gateway)
+            if notifier.watchdog_s:
+                n.start_soon(_watchdog, notifier, notifier.watchdog_s / 2)
+            n.start_soon(_status, notifier, sup)
+            event(log, "daemon.ready", urls=",".join(urls), state_dir=str(state_dir), token_file=str(token_file))
+            notifier.notify(READY=1, STATUS="ready: 0 kernels")
+            task_status.started(DaemonState(urls, token_file, gateway, settings))
+            with trio.open_signal_receiver(signal.SIGHUP, signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    if signum == signal.SIGHUP:
+                        notifier.reloading()
+                        try:
+                            current["settings"] = load_settings(config_path) if config_path else Settings()
+                            event(log, "daemon.reloaded", config=str(config_path))
+                        except ValueError as exc:
+                            event(log, "daemon.reload_failed", logging.ERROR, error=str(exc))
+                        notifier.notify(READY=1)
+                        continue
+                    event(log, "daemon.stopping", signal=signal.Signals(signum).name)
+                    notifier.notify(STOPPING=1)
+                    break
+            stop.set()
+            if d.keep_kernels_on_stop:
+                event(log, "daemon.keeping_kernels", count=len(sup.kernels()))
+            else:
+                await sup.shutdown_all()
+            n.cancel_scope.cancel()
+    notifier.close()
+
+
+async def _follow_events(sup: object, gateway: Gateway) -> None:
+    async with sup.events() as events:  # type: ignore[attr-defined]
+        async for ev in events:
+            gateway.note_event(ev)
+
+
+async def _watchdog(notifier: Notifier, every_s: float) -> None:
+    """WATCHDOG=1 from the supervisor's own loop: if trio wedges, pings stop."""
+    while True:
+        notifier.notify(WATCHDOG=1)
+        await trio.sleep(every_s)
+
+
+async def _status(notifier: Notifier, sup: object) -> None:
+    last = ""
+    while True:
+        kernels = sup.kernels()  # type: ignore[attr-defined]
+        busy = sum(k.state is KernelState.BUSY for k in kernels)
+        failed = sum(k.state is KernelState.FAILED for k in kernels)
+        text = f"{len(kernels)} kernels, {busy} busy, {failed} failed"
+        if text != last:
+            notifier.notify(STATUS=text)
+            last = text
+        await trio.sleep(1.0)

@@ -1,0 +1,216 @@
+"""The daemon as operators run it: a subprocess with a settings file, behind a real Jupyter server
+(`--gateway-url`), with a real notify socket, tokens and private dirs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+EXE = shutil.which("jupervisor", path=str(Path(sys.executable).parent)) or "jupervisor"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    def __init__(self, tmp: Path, token: str = "t0ken-for-tests", env: dict | None = None, extra: str = "") -> None:
+        self.token = token
+        self.state, self.runtime = tmp / "state", tmp / "runtime"
+        self.config = tmp / "jupervisor.toml"
+        self.config.write_text(
+            f'[daemon]\nport = 0\ntoken = "{token}"\nstate_dir = "{self.state}"\nruntime_dir = "{self.runtime}"\n'
+            f'log_level = "info"\n{extra}'
+        )
+        self.proc = subprocess.Popen([EXE, "daemon", "--config", str(self.config)], stderr=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL, text=True, env={**os.environ, **(env or {})})
+        self.log: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            self.log.append(line)
+            m = re.search(r"event=daemon.ready urls=(\S+)", line)
+            if m:
+                self.url = m.group(1).split(",")[0]
+                return
+        raise AssertionError("daemon did not become ready: " + "".join(self.log))
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(30)
+        self.log.extend(self.proc.stderr.readlines())
+        return rc
+
+
+@pytest.fixture
+def daemon(tmp_path: Path):
+    d = Daemon(tmp_path)
+    yield d
+    if d.proc.poll() is None:
+        d.stop()
+
+
+def test_token_required_and_private_dirs(daemon: Daemon) -> None:
+    with httpx.Client(base_url=daemon.url, timeout=30) as c:
+        assert c.get("/api/kernels").status_code == 401
+        wrong = c.get("/api/kernels", headers={"Authorization": "token wrong"})
+        assert wrong.status_code == 403 and "kernel" not in wrong.text
+        ok = c.get("/api/kernels", headers={"Authorization": f"token {daemon.token}"})
+        assert ok.status_code == 200 and ok.json() == []
+        specs = c.get("/api/kernelspecs", params={"token": daemon.token}).json()
+        assert specs["default"] == "python3" and "python3" in specs["kernelspecs"]
+        r = c.post("/api/kernels", json={"name": "python3"}, headers={"Authorization": f"token {daemon.token}"})
+        assert r.status_code == 201
+        kid = r.json()["id"]
+        assert c.get(f"/api/kernels/{kid}x", headers={"Authorization": f"token {daemon.token}"}).status_code == 404
+    for d in (daemon.state, daemon.runtime):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    files = [p for p in daemon.runtime.rglob("*") if p.is_file()]
+    assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
+    assert (daemon.runtime / "token").read_text() == daemon.token
+    assert daemon.stop() == 0
+    assert all(daemon.token not in line for line in daemon.log)
+    assert not list((daemon.runtime / "kernels").glob("kernel-*.json"))
+
+
+def test_bad_settings_name_the_file_and_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[kernels]\nheartbeat_interval_s = 'fast'\n")
+    r = subprocess.run([EXE, "daemon", "--config", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"jupervisor: {cfg}: kernels.heartbeat_interval_s: expected a number > 0, got 'fast'"
+
+
+def test_notify_socket_protocol(tmp_path: Path) -> None:
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    d = Daemon(tmp_path, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+    try:
+        got: list[tuple[float, str]] = []
+
+        def read_until(pred, limit: float = 10) -> None:
+            end = time.monotonic() + limit
+            while time.monotonic() < end:
+                data = sock.recv(4096).decode()
+                got.append((time.monotonic(), data))
+                if pred(data):
+                    return
+            raise AssertionError(f"not seen; got {got}")
+
+        read_until(lambda s: "READY=1" in s)
+        pings = []
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            data = sock.recv(4096).decode()
+            got.append((time.monotonic(), data))
+            if data == "WATCHDOG=1":
+                pings.append(time.monotonic())
+        assert 5 <= len(pings) <= 10  # every 0.2 s (half of WATCHDOG_USEC) over 1.5 s
+        d.proc.send_signal(signal.SIGHUP)
+        read_until(lambda s: "RELOADING=1" in s)
+        assert re.search(r"MONOTONIC_USEC=\d+", got[-1][1])
+        read_until(lambda s: s == "READY=1")
+        d.proc.send_signal(signal.SIGTERM)
+        read_until(lambda s: "STOPPING=1" in s)
+        assert d.proc.wait(30) == 0
+        assert any("STATUS=" in s for _, s in got)
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+        sock.close()
+
+
+def test_jupyter_server_uses_the_daemon_as_its_gateway(daemon: Daemon, tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", f"--port={port}", "--ip=127.0.0.1", "--no-browser", "--allow-root",
+         "--IdentityProvider.token=srvtoken", f"--ServerApp.root_dir={tmp_path}", f"--gateway-url={daemon.url}",
+         f"--GatewayClient.auth_token={daemon.token}", "--GatewayClient.request_timeout=60"],
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "server.log").open("w"), text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": "token srvtoken"}
+    try:
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if c.get("/api/status").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "jupyter server did not start: " + (tmp_path / "server.log").read_text()[-2000:]
+                time.sleep(0.2)
+            kernel = c.post("/api/kernels", json={"name": "python3"}).json()
+            kid = kernel["id"]
+            assert kid in [k["id"] for k in c.get("/api/kernels").json()]
+            with httpx.Client(base_url=daemon.url, timeout=30) as g:  # the gateway really hosts it
+                assert kid in [k["id"] for k in g.get("/api/kernels", headers={"Authorization": f"token {daemon.token}"}).json()]
+            out = asyncio.run(_execute_over_ws(f"ws://127.0.0.1:{port}/api/kernels/{kid}/channels?token=srvtoken", "print(6 * 7)"))
+            assert out == "42\n"
+            assert c.post(f"/api/kernels/{kid}/interrupt").status_code == 204
+            r = c.post(f"/api/kernels/{kid}/restart")
+            assert r.status_code == 200
+            out = asyncio.run(_execute_over_ws(f"ws://127.0.0.1:{port}/api/kernels/{kid}/channels?token=srvtoken", "print('after restart')"))
+            assert out == "after restart\n"
+            assert c.delete(f"/api/kernels/{kid}").status_code == 204
+            assert kid not in [k["id"] for k in c.get("/api/kernels").json()]
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+async def _execute_over_ws(url: str, code: str) -> str:
+    import uuid
+
+    from tornado.websocket import websocket_connect
+
+    ws = await websocket_connect(url)
+    session = uuid.uuid4().hex
+    msg_id = uuid.uuid4().hex
+    msg = {
+        "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": session, "username": "t",
+                   "date": "2026-01-01T00:00:00.000000Z", "version": "5.4"},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+                    "allow_stdin": False, "stop_on_error": True},
+    }
+    await ws.write_message(json.dumps(msg))
+    text, replied, idle = "", False, False
+    deadline = time.monotonic() + 30
+    while not (replied and idle):
+        raw = await asyncio.wait_for(ws.read_message(), timeout=max(0.1, deadline - time.monotonic()))
+        assert raw is not None, "websocket closed"
+        m = json.loads(raw)
+        if m.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        if m["msg_type"] == "stream":
+            text += m["content"]["text"]
+        elif m["msg_type"] == "execute_reply":
+            replied = True
+        elif m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+            idle = True
+    ws.close()
+    return text
