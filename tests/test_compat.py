@@ -184,30 +184,40 @@ def test_kernelspec_manager() -> None:
         ksm.get_kernel_spec("no-such-kernel")
 
 
-def test_jupyter_client_kernel_manager_on_the_jupervisor_provisioner(monkeypatch) -> None:
-    monkeypatch.setenv("JUPYTER_DEFAULT_PROVISIONER_NAME", "jupervisor")
-    from jupyter_client import KernelManager as JCKernelManager
+_PROVISIONER_SCRIPT = """
+import time, psutil
+from jupyter_client import KernelManager
+from jupervisor.provisioner import JupervisorProvisioner
 
-    from jupervisor.provisioner import JupervisorProvisioner
+def gone(pid):
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
-    km = JCKernelManager(kernel_name="python3")
-    km.start_kernel()
-    assert isinstance(km.provisioner, JupervisorProvisioner)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=30)
-        kc.execute("import time; time.sleep(60)")
-        time.sleep(0.5)
-        km.interrupt_kernel()
-        assert kc.get_shell_msg(timeout=20)["content"]["ename"] == "KeyboardInterrupt"
-        first = km.provisioner.pid
-        km.restart_kernel()
-        kc.wait_for_ready(timeout=30)
-        assert km.provisioner.pid != first and gone(first)
-        assert kc.execute_interactive("1 + 1", timeout=10, output_hook=lambda m: None)["content"]["status"] == "ok"
-        pid = km.provisioner.pid
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel()
-    assert gone(pid)
+km = KernelManager(kernel_name="python3")
+km.start_kernel()
+assert isinstance(km.provisioner, JupervisorProvisioner), type(km.provisioner)
+kc = km.client()
+kc.start_channels()
+kc.wait_for_ready(timeout=30)
+kc.execute("import time; time.sleep(60)")
+time.sleep(0.5)
+km.interrupt_kernel()
+assert kc.get_shell_msg(timeout=20)["content"]["ename"] == "KeyboardInterrupt"
+first = km.provisioner.pid
+km.restart_kernel()
+kc.wait_for_ready(timeout=30)
+assert km.provisioner.pid != first and gone(first)
+assert kc.execute_interactive("1 + 1", timeout=10, output_hook=lambda m: None)["content"]["status"] == "ok"
+pid = km.provisioner.pid
+kc.stop_channels()
+km.shutdown_kernel()
+assert gone(pid)
+print("provisioner ok")
+"""
+
+
+def test_jupyter_client_kernel_manager_on_the_jupervisor_provisioner() -> None:
+    """A fresh process, as users run it: the provisioner is chosen by the environment variable."""
+    env = {**os.environ, "JUPYTER_DEFAULT_PROVISIONER_NAME": "jupervisor"}
+    r = subprocess.run([sys.executable, "-c", _PROVISIONER_SCRIPT], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().endswith("provisioner ok")
