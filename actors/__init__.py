@@ -38,6 +38,7 @@ from ._heartbeat import Beat as Beat
 from ._heartbeat import HeartbeatConfig as HeartbeatConfig
 from ._heartbeat import Missed as Missed
 from ._heartbeat import run_heartbeat as run_heartbeat
+from ._kernel import Adoption as Adoption
 from ._kernel import ConnectionFiles as ConnectionFiles
 from ._kernel import GiveUp as GiveUp
 from ._kernel import Interrupt as Interrupt
@@ -64,6 +65,7 @@ from ._policy import RestartType as RestartType
 from ._policy import Strategy as Strategy
 from ._policy import decide as decide
 from ._ports import PortAllocator as PortAllocator
+from ._process import AdoptedProcess as AdoptedProcess
 from ._process import ExitStatus as ExitStatus
 from ._process import LocalProvisioner as LocalProvisioner
 from ._process import Provisioner as Provisioner

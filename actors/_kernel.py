@@ -58,7 +58,7 @@ from ._liveness import Liveness, LivenessConfig, Verdict, run_liveness
 from ._log import event
 from ._mailbox import Mailbox, Promise, open_mailbox
 from ._ports import PortAllocator
-from ._process import ExitStatus, LocalProvisioner, Provisioner
+from ._process import AdoptedProcess, ExitStatus, LocalProvisioner, Provisioner
 from ._request import ChannelSet, call
 
 log = logging.getLogger("jupervisor.kernel")
@@ -88,6 +88,16 @@ class KernelOptions:
     transport: str = "tcp"
     ip: str = "127.0.0.1"
     start_retries: int = 3
+    parent_watch: bool = True  # JPY_PARENT_PID: kernels exit when we die (off to let a new daemon adopt them)
+
+
+@attrs.frozen(kw_only=True)
+class Adoption:
+    """A running kernel to take over (after a daemon restart) instead of starting one."""
+
+    pid: int
+    info: ConnectionInfo
+    connection_file: Path
 
 
 @attrs.frozen(kw_only=True)
@@ -102,6 +112,7 @@ class KernelLaunch:
     options: KernelOptions = KernelOptions()
     provisioner_factory: Callable[[], Provisioner] = LocalProvisioner
     group: str = ""
+    adopt: Adoption | None = None
 
 
 # ---- commands ----------------------------------------------------------------------
@@ -178,7 +189,10 @@ async def run_kernel(
         actor = KernelActor(launch=launch, ctx=ctx, ports=ports, publish=publish, nursery=nursery)
         try:
             try:
-                await actor.bring_up()
+                if launch.adopt is not None:
+                    await actor.adopt(launch.adopt)
+                else:
+                    await actor.bring_up()
             except KernelStartError as exc:
                 start_error = exc  # raised below, outside the nursery, so it is not wrapped in a group
             else:
@@ -358,6 +372,28 @@ class KernelActor:
         self.channels = None
 
     # ---- start ---------------------------------------------------------------------
+    async def adopt(self, adoption: Adoption) -> None:
+        """Take over a running kernel: it must answer kernel_info (signed with its key).
+
+        Raises:
+            KernelStartError: it does not answer (it is then left to the caller to clean up).
+        """
+        self.info, self.connection_file = adoption.info, adoption.connection_file
+        prov = AdoptedProcess(adoption.pid)
+        self.provisioner = prov
+        self.incarnation += 1
+        self._inc_nursery, self.channels, self._hb_receive = await self.nursery.start(
+            self._run_incarnation, self.incarnation, prov
+        )
+        self._inc_scope = self._inc_nursery.cancel_scope
+        try:
+            with trio.fail_after(min(self.launch.options.start_timeout_s, 10)):
+                await self._wait_ready(prov, self.channels)
+        except (trio.TooSlowError, _StartExited):
+            self._teardown(KernelDied(kernel_id=self.kernel_id, cause="adoption_failed"))
+            raise KernelStartError(kernel_name=self.kernel_name, reason="the kernel to adopt does not answer") from None
+        await self._after_ready(prov)
+
     async def bring_up(self) -> None:
         """Launch a process and wait until it answers. Raises KernelStartError."""
         opts = self.launch.options
@@ -426,7 +462,10 @@ class KernelActor:
         assert self.info is not None and self.connection_file is not None
         spec = self.launch.spec
         argv = spec.launch_argv(str(self.connection_file))
-        env = spec.launch_env(os.environ, {**self.launch.env, "JPY_PARENT_PID": str(os.getpid())})
+        extra = dict(self.launch.env)
+        if self.launch.options.parent_watch:
+            extra["JPY_PARENT_PID"] = str(os.getpid())
+        env = spec.launch_env(os.environ, extra)
         prov = self.launch.provisioner_factory()
         try:
             await prov.launch(argv, env, self.launch.cwd)
@@ -442,6 +481,9 @@ class KernelActor:
         self._inc_scope = self._inc_nursery.cancel_scope
         with trio.fail_after(self.launch.options.start_timeout_s):
             await self._wait_ready(prov, self.channels)
+        await self._after_ready(prov)
+
+    async def _after_ready(self, prov: Provisioner) -> None:
         start_heartbeat, hb_receive = self._hb_receive
         start_heartbeat()  # only now: its first ping meets a kernel that listens
         self.liveness = await self._inc_nursery.start(

@@ -191,3 +191,68 @@ class LocalProvisioner:
 
     def stderr_tail(self) -> str:
         return "\n".join(self._tail)
+
+
+@attrs.define(eq=False)
+class AdoptedProcess:
+    """A kernel process we did not start (re-adopted after a daemon restart): exit is
+    noticed at once through a pidfd (no polling); its exit code is not ours to read."""
+
+    adopted_pid: int
+    _status: ExitStatus | None = attrs.field(default=None, init=False)
+
+    @property
+    def pid(self) -> int | None:
+        return self.adopted_pid
+
+    async def launch(self, argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> None:
+        raise OSError("an adopted kernel cannot be launched again")
+
+    def poll(self) -> int | None:
+        if self._status is not None:
+            return 0
+        try:
+            os.kill(self.adopted_pid, 0)
+        except ProcessLookupError:
+            return 0
+        except PermissionError:
+            return None
+        return None
+
+    async def wait(self) -> ExitStatus:
+        if self._status is None:
+            try:
+                fd = os.pidfd_open(self.adopted_pid)
+            except ProcessLookupError:
+                fd = None
+            if fd is not None:
+                try:
+                    await trio.lowlevel.wait_readable(fd)
+                finally:
+                    os.close(fd)
+            self._status = ExitStatus(None, None, "")
+        return self._status
+
+    async def send_signal(self, signum: int) -> None:
+        for target in (lambda: os.killpg(self.adopted_pid, signum), lambda: os.kill(self.adopted_pid, signum)):
+            try:
+                target()
+                break
+            except (ProcessLookupError, PermissionError):
+                continue
+        await trio.lowlevel.checkpoint()
+
+    async def terminate(self) -> None:
+        await self.send_signal(signal.SIGTERM)
+
+    async def kill(self) -> None:
+        await self.send_signal(signal.SIGKILL)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        if self.poll() is None:
+            await self.kill()
+            with trio.move_on_after(5):
+                await self.wait()
+
+    def stderr_tail(self) -> str:
+        return ""

@@ -13,19 +13,22 @@ import secrets
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import attrs
+import psutil
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
-from ._files import ensure_private_dir, write_private_file
+from ._files import ensure_private_dir, remove_quietly, write_private_file
 from ._gateway import Gateway
 from ._paths import jupervisor_runtime_dir, jupervisor_state_dir
+from ._registry import Registry
 from ._sdnotify import Notifier, listen_fds
 from ._settings import Settings, load_settings
 from ._supervisor import open_supervisor
-from .actors import event
+from .actors import AdoptedProcess, JupervisorError, KernelFailed, KernelReady, KernelStopped, event
 from .protocol import KernelState
 
 log = logging.getLogger("jupervisor.daemon")
@@ -71,8 +74,11 @@ async def run_daemon(
     token_file = write_private_file(runtime_dir / "token", token)
     notifier = Notifier()
     current = {"settings": settings}
-    async with open_supervisor(options=settings.kernels, restart=settings.restart,
+    registry = Registry(state_dir / "kernels.json")
+    options = attrs.evolve(settings.kernels, parent_watch=not d.adopt_kernels)
+    async with open_supervisor(options=options, restart=settings.restart,
                                connection_dir=runtime_dir / "kernels") as sup:
+        await _readopt(sup, registry, settings, adopt=d.adopt_kernels)
         gateway = Gateway(sup, token, base_url=d.base_url, max_kernels=d.max_kernels,
                           policy_for=lambda name: current["settings"].policy_for(name))
         config = Config()
@@ -89,7 +95,7 @@ async def run_daemon(
         async with trio.open_nursery() as n:
             urls = await n.start(lambda task_status: serve(gateway, config, shutdown_trigger=stop.wait,
                                                           task_status=task_status))
-            n.start_soon(_follow_events, sup, gateway)
+            n.start_soon(_follow_events, sup, gateway, registry)
             if notifier.watchdog_s:
                 n.start_soon(_watchdog, notifier, notifier.watchdog_s / 2)
             n.start_soon(_status, notifier, sup)
@@ -119,10 +125,54 @@ async def run_daemon(
     notifier.close()
 
 
-async def _follow_events(sup: object, gateway: Gateway) -> None:
-    async with sup.events() as events:  # type: ignore[attr-defined]
+async def _follow_events(sup: Any, gateway: Gateway, registry: Registry) -> None:
+    """Note activity; rewrite the registry (at most every 0.1 s) after kernels change.
+
+    The save waits a moment because a new kernel is registered with the supervisor just
+    after its ready event."""
+    changed = trio.Event()
+
+    async def saver() -> None:
+        nonlocal changed
+        while True:
+            await changed.wait()
+            changed = trio.Event()
+            await trio.sleep(0.1)
+            registry.save(sup.kernels())
+
+    async with sup.events() as events, trio.open_nursery() as n:
+        n.start_soon(saver)
         async for ev in events:
             gateway.note_event(ev)
+            if isinstance(ev, (KernelReady, KernelStopped, KernelFailed)):
+                changed.set()
+
+
+async def _readopt(sup: Any, registry: Registry, settings: Settings, *, adopt: bool) -> None:
+    """Re-adopt the kernels of the last run that still answer; clean up the rest."""
+    entries = registry.load()
+    adopted, cleaned = [], []
+
+    async def one(entry: Any) -> None:
+        if adopt:
+            try:
+                await sup.adopt_kernel(entry.kernel_id, entry.kernel_name, entry.adoption,
+                                       restart=settings.policy_for(entry.kernel_name))
+                adopted.append(entry.kernel_id)
+                return
+            except (JupervisorError, LookupError) as exc:
+                event(log, "daemon.adopt_failed", logging.WARNING, kernel_id=entry.kernel_id, error=str(exc)[:200])
+        if _is_that_kernel(entry.adoption.pid, str(entry.adoption.connection_file)):
+            await AdoptedProcess(entry.adoption.pid).cleanup()  # alive but not answering: stop it
+        remove_quietly(entry.adoption.connection_file)
+        cleaned.append(entry.kernel_id)
+
+    async with trio.open_nursery() as n:
+        for entry in entries:
+            n.start_soon(one, entry)
+    registry.save(sup.kernels())
+    if entries:
+        event(log, "daemon.readopted", adopted=len(adopted), cleaned=len(cleaned))
 
 
 async def _watchdog(notifier: Notifier, every_s: float) -> None:
@@ -143,3 +193,11 @@ async def _status(notifier: Notifier, sup: object) -> None:
             notifier.notify(STATUS=text)
             last = text
         await trio.sleep(1.0)
+
+
+def _is_that_kernel(pid: int, connection_file: str) -> bool:
+    """Whether `pid` is still the kernel of that connection file (not a reused pid)."""
+    try:
+        return connection_file in " ".join(psutil.Process(pid).cmdline())
+    except (psutil.Error, OSError):
+        return False

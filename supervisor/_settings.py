@@ -36,6 +36,7 @@ class DaemonSettings:
     state_dir: str | None = None
     runtime_dir: str | None = None
     keep_kernels_on_stop: bool = False
+    adopt_kernels: bool = True
     max_kernels: int = 0
     log_level: str = "info"
 
@@ -75,7 +76,7 @@ _CHECKS = {
 _SCHEMA: dict[str, dict[str, str | tuple[str, ...]]] = {
     "daemon": {
         "bind": "string", "port": "port number", "unix_socket": "string", "token": "string", "base_url": "string",
-        "state_dir": "string", "runtime_dir": "string", "keep_kernels_on_stop": "boolean",
+        "state_dir": "string", "runtime_dir": "string", "keep_kernels_on_stop": "boolean", "adopt_kernels": "boolean",
         "max_kernels": "integer >= 0", "log_level": ("debug", "info", "warning", "error"),
     },
     "kernels": {

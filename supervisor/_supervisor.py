@@ -17,6 +17,7 @@ from ._connfiles import RuntimeConnectionFiles
 from ._handle import Kernel
 from ._kernelspecs import get_kernel_spec
 from .actors import (
+    Adoption,
     KernelActor,
     KernelEvent,
     KernelLaunch,
@@ -130,6 +131,33 @@ class Supervisor:
         Example:
             >>> kernel = await sup.start_kernel("python3", env={"X": "1"})   # doctest: +SKIP
         """
+        return await self._start(kernel_name, spec=spec, kernel_id=kernel_id, env=env, cwd=cwd, options=options,
+                                 restart=restart, group=group)
+
+    async def adopt_kernel(
+        self, kernel_id: str, kernel_name: str, adoption: Adoption, *, restart: RestartPolicy | None = None
+    ) -> Kernel:
+        """Take over a running kernel (a daemon restarting after a crash): it must answer a
+        signed kernel_info; then it is supervised as if we had started it.
+
+        Raises:
+            KernelStartError: it does not answer.
+        """
+        return await self._start(kernel_name, kernel_id=kernel_id, restart=restart, adopt=adoption)
+
+    async def _start(
+        self,
+        kernel_name: str,
+        *,
+        spec: KernelSpec | None = None,
+        kernel_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        options: KernelOptions | None = None,
+        restart: RestartPolicy | None = None,
+        group: str = "",
+        adopt: Adoption | None = None,
+    ) -> Kernel:
         if self._closing:
             raise RuntimeError("the supervisor is closing")
         spec = spec or get_kernel_spec(kernel_name)
@@ -143,6 +171,7 @@ class Supervisor:
             env=dict(env or {}),
             cwd=cwd,
             options=options or self._options,
+            adopt=adopt,
         )
         actor: KernelActor = await self._nursery.start(run_kernel, launch, self._ctx, self._ports, self._publish)
         self._actors[kid] = actor

@@ -214,3 +214,49 @@ async def _execute_over_ws(url: str, code: str) -> str:
             idle = True
     ws.close()
     return text
+
+
+def test_sigkilled_daemon_readopts_its_kernels_with_their_state(tmp_path: Path) -> None:
+    d = Daemon(tmp_path)
+    auth = {"Authorization": f"token {d.token}"}
+    with httpx.Client(base_url=d.url, headers=auth, timeout=60) as c:
+        kid = c.post("/api/kernels", json={"name": "python3"}).json()["id"]
+        gone_kid = c.post("/api/kernels", json={"name": "python3"}).json()["id"]
+    ws = lambda url, code: asyncio.run(_execute_over_ws(f"{url.replace('http', 'ws')}/api/kernels/{kid}/channels?token={d.token}", code))  # noqa: E731
+    assert ws(d.url, "secret = 41\nprint(secret + 1)") == "42\n"
+    deadline = time.monotonic() + 10
+    while len(json.loads((d.state / "kernels.json").read_text())["kernels"]) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    registry = json.loads((d.state / "kernels.json").read_text())
+    pids = {row["id"]: row["pid"] for row in registry["kernels"]}
+    assert set(pids) == {kid, gone_kid}
+    d.proc.kill()
+    d.proc.wait(10)
+    os.kill(pids[gone_kid], signal.SIGKILL)  # this one dies while no daemon watches
+    assert psutil_alive(pids[kid])  # the other outlives the daemon on purpose (adopt_kernels)
+    d2 = Daemon(tmp_path)
+    try:
+        assert any("event=daemon.readopted adopted=1 cleaned=1" in line for line in d2.log)
+        with httpx.Client(base_url=d2.url, headers=auth, timeout=60) as c:
+            assert [k["id"] for k in c.get("/api/kernels").json()] == [kid]
+            assert ws(d2.url, "print(secret + 1)") == "42\n"  # its state is intact
+            os.kill(pids[kid], signal.SIGKILL)  # supervision resumed: it is restarted
+            deadline = time.monotonic() + 30
+            while True:
+                model = c.get(f"/api/kernels/{kid}").json()
+                if model["execution_state"] == "idle" and not psutil_alive(pids[kid]):
+                    break
+                assert time.monotonic() < deadline, model
+                time.sleep(0.1)
+            assert ws(d2.url, "print('restarted', 'secret' in dir())") == "restarted False\n"
+        assert d2.stop() == 0
+    finally:
+        if d2.proc.poll() is None:
+            d2.proc.kill()
+
+
+def psutil_alive(pid: int) -> bool:
+    import psutil
+
+    return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
