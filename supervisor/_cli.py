@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -197,6 +198,125 @@ def _cmd_kernelspec(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- inventory ---------------------------------------------------------------------------
+def _cmd_ps(args: argparse.Namespace) -> int:
+    from ._inventory import prune, take_inventory
+
+    inv = trio.run(lambda: take_inventory(args.dir or [], timeout=args.probe_timeout))
+    if args.prune:
+        for path in prune(inv):
+            print(f"removed {path}")
+        return 0
+    if args.json:
+        print(json.dumps(inv.to_dict(), indent=1))
+        return 0
+    cols = ("KERNEL", "NAME", "OWNER", "PID", "PPID", "STATE", "CPU%", "RSS", "UPTIME", "CONNECTION FILE")
+    rows = [cols]
+    for k in inv.kernels:
+        rows.append((k.kernel_id[:12], k.kernel_name or "-", k.owner + (f" {k.notebook}" if k.notebook else ""),
+                     str(k.pid or "-"), str(k.ppid or "-"), k.state,
+                     "-" if k.cpu_percent is None else f"{k.cpu_percent:.1f}",
+                     "-" if k.rss is None else f"{k.rss / 2**20:.0f}M",
+                     "-" if k.uptime_s is None else f"{k.uptime_s:.0f}s", k.connection_file or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for s in inv.servers:
+        if not s.reachable:
+            print(f"server {s.url} did not answer ({s.error})", file=sys.stderr)
+    return 0
+
+
+def _cmd_shutdown(args: argparse.Namespace) -> int:
+    from ._inventory import take_inventory
+
+    inv = trio.run(take_inventory)
+    matches = [k for k in inv.kernels if k.kernel_id.startswith(args.kernel) or k.connection_file == args.kernel]
+    if len(matches) != 1:
+        raise CLIError(f"shutdown: {'no kernel' if not matches else 'several kernels'} match {args.kernel!r}")
+    row = matches[0]
+    return trio.run(_shutdown_one, row, args.force)
+
+
+async def _shutdown_one(row: Any, force: bool) -> int:
+    import psutil
+
+    from ._connect import connect
+
+    asked = False
+    if row.connection_file:
+        try:
+            with trio.move_on_after(5):
+                async with connect(row.connection_file, connect_timeout_s=1) as kernel:
+                    await kernel.shutdown(timeout=5)
+                    asked = True
+        except (JupervisorError, OSError):
+            pass
+    if row.pid:
+        with trio.move_on_after(5):
+            while psutil.pid_exists(row.pid) and psutil.Process(row.pid).status() != psutil.STATUS_ZOMBIE:
+                await trio.sleep(0.05)
+        alive = psutil.pid_exists(row.pid) and psutil.Process(row.pid).status() != psutil.STATUS_ZOMBIE
+        if alive and force:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(row.pid, sig)
+                except OSError:
+                    pass
+                with trio.move_on_after(3):
+                    while psutil.pid_exists(row.pid) and psutil.Process(row.pid).status() != psutil.STATUS_ZOMBIE:
+                        await trio.sleep(0.05)
+            print(f"kernel {row.kernel_id} stopped with signals")
+            return 0
+        if alive:
+            raise CLIError(f"kernel {row.kernel_id} did not stop (use --force to signal it)")
+    print(f"kernel {row.kernel_id} shut down" + ("" if asked else " (it was not answering)"))
+    return 0
+
+
+def _cmd_diagram(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+
+    from ._inventory import mermaid, take_inventory
+
+    inv = trio.run(take_inventory)
+    text = mermaid(inv)
+    if args.format == "mermaid":
+        if args.output:
+            Path(args.output).write_text(text + "\n")
+        else:
+            print(text)
+        return 0
+    dot = shutil.which("dot")
+    if dot is None:
+        raise CLIError("diagram --format svg needs Graphviz's 'dot' (apt-get install graphviz); "
+                       "--format mermaid works without it")
+    svg = subprocess.run([dot, "-Tsvg"], input=_mermaid_to_dot(text), capture_output=True, text=True, check=True).stdout
+    if args.output:
+        Path(args.output).write_text(svg)
+    else:
+        print(svg)
+    return 0
+
+
+def _mermaid_to_dot(text: str) -> str:
+    import re
+
+    out = ["digraph kernels {", "  rankdir=LR; node [shape=box, fontname=Helvetica];"]
+    for line in text.splitlines()[1:]:
+        m = re.match(r'\s*(\w+)\["(.*)"\]$', line)
+        if m:
+            out.append(f'  {m.group(1)} [label="{m.group(2)}"];')
+            continue
+        m = re.match(r"\s*(\w+)\s+(-->|-\. parent of \.->)\s+(\w+)", line)
+        if m:
+            style = ' [style=dashed, label="parent of"]' if m.group(2) != "-->" else ""
+            out.append(f"  {m.group(1)} -> {m.group(3)}{style};")
+    out.append("}")
+    return "\n".join(out)
+
+
 # ---- the daemon ------------------------------------------------------------------------
 def _cmd_daemon(args: argparse.Namespace) -> int:
     from ._daemon import run_daemon, setup_logging
@@ -231,6 +351,23 @@ def build_parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="run one supervised kernel in the foreground")
     start.add_argument("--kernel", default="python3", help="kernelspec name (default: python3)")
     start.set_defaults(func=_cmd_start)
+
+    ps = sub.add_parser("ps", help="list every kernel on this machine, its owner and whether it lives")
+    ps.add_argument("--json", action="store_true", help="print JSON")
+    ps.add_argument("--dir", action="append", help="also look for connection files here")
+    ps.add_argument("--prune", action="store_true", help="delete connection files of dead kernels")
+    ps.add_argument("--probe-timeout", type=float, default=0.5, help="seconds per probe (default 0.5)")
+    ps.set_defaults(func=_cmd_ps)
+
+    sd = sub.add_parser("shutdown", help="ask any kernel to shut down (signals only with --force)")
+    sd.add_argument("kernel", help="a kernel id (or its start) or connection file")
+    sd.add_argument("--force", action="store_true", help="SIGTERM then SIGKILL if it does not stop")
+    sd.set_defaults(func=_cmd_shutdown)
+
+    dg = sub.add_parser("diagram", help="servers, sessions, kernels and processes as a picture")
+    dg.add_argument("--format", choices=("mermaid", "svg"), default="mermaid")
+    dg.add_argument("-o", "--output", help="write to this file")
+    dg.set_defaults(func=_cmd_diagram)
 
     daemon = sub.add_parser("daemon", help="run the supervision daemon with its HTTP/WebSocket API")
     daemon.add_argument("--config", help="settings file (default: config/jupervisor.toml if present)")

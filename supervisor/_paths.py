@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import site
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -108,4 +109,8 @@ def jupervisor_runtime_dir(env: Mapping[str, str] | None = None) -> Path:
     """JUPERVISOR_RUNTIME_DIR (or systemd's RUNTIME_DIRECTORY), else the user runtime dir."""
     e = _env(env)
     given = e.get("JUPERVISOR_RUNTIME_DIR") or e.get("RUNTIME_DIRECTORY", "").split(":")[0]
-    return Path(given) if given else Path(platformdirs.user_runtime_dir("jupervisor", appauthor=False))
+    if given:
+        return Path(given)
+    with warnings.catch_warnings():  # no XDG_RUNTIME_DIR (containers, CI): platformdirs' fallback is fine
+        warnings.simplefilter("ignore")
+        return Path(platformdirs.user_runtime_dir("jupervisor", appauthor=False))
