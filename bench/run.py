@@ -255,6 +255,16 @@ async def bench_ours(n_exec: int, n_many: int) -> dict:
             except ProcessLookupError:
                 pass
         await k.shutdown()
+        # from a warm pool
+        sup.set_warm_pool("python3", 1)
+        while sup.warm_kernels("python3") < 1:
+            await trio.sleep(0.01)
+        t = time.perf_counter()
+        warm = await sup.start_kernel("python3")
+        out["warm"] = time.perf_counter() - t
+        await warm.kernel_info()
+        sup.set_warm_pool("python3", 0)
+        await sup.shutdown_all()
         # many at once
         t = time.perf_counter()
         many = []
@@ -304,6 +314,7 @@ def main() -> None:
     b = bench_jc(n_exec, n_many)
     ms, us = 1000, 1e6
     row("start one kernel until it answers", "ms", a["start"] * ms, b["start"] * ms)
+    row("start from a warm pool (kernel handed out, answering)", "ms", a["warm"] * ms, None)
     row(f"start {n_many} kernels concurrently (all answered: {a['start_many_ok']}/{b['start_many_ok']})", "ms", a["start_many"] * ms, b["start_many"] * ms)
     row("SIGKILL until a new kernel answers", "ms", a["sigkill"] * ms, (b["sigkill"] or 0) * ms)
     row("SIGKILL: exit noticed after", "ms", a["sigkill_noticed"] * ms, None)

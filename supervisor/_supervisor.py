@@ -34,7 +34,7 @@ from .actors import (
     run_kernel,
     run_restarter,
 )
-from .protocol import KernelSpec
+from .protocol import KernelSpec, KernelState
 
 log = logging.getLogger("jupervisor.supervisor")
 
@@ -86,6 +86,9 @@ class Supervisor:
     _restarter: Mailbox | None = None
     _default_policy: RestartPolicy = RestartPolicy()
     _closing: bool = False
+    _pools: dict[str, list[KernelActor]] = attrs.field(factory=dict)
+    _pool_sizes: dict[str, int] = attrs.field(factory=dict)
+    _refilling: set[str] = attrs.field(factory=set)
 
     async def _start_restarter(self) -> None:
         self._restarter = await self._nursery.start(run_restarter, self._bus.publish)
@@ -98,6 +101,8 @@ class Supervisor:
     def _publish(self, ev: KernelEvent) -> None:
         if isinstance(ev, KernelStopped):
             self._actors.pop(ev.kernel_id, None)
+            for pool in self._pools.values():
+                pool[:] = [a for a in pool if a.kernel_id != ev.kernel_id]
         self._bus.publish(ev)
 
     async def start_kernel(
@@ -131,8 +136,57 @@ class Supervisor:
         Example:
             >>> kernel = await sup.start_kernel("python3", env={"X": "1"})   # doctest: +SKIP
         """
+        if spec is None and kernel_id is None and not env and cwd is None and options is None and not group:
+            warm = self._take_warm(kernel_name, restart)
+            if warm is not None:
+                return warm
         return await self._start(kernel_name, spec=spec, kernel_id=kernel_id, env=env, cwd=cwd, options=options,
                                  restart=restart, group=group)
+
+    def set_warm_pool(self, kernel_name: str, size: int) -> None:
+        """Keep `size` kernels of `kernel_name` started and idle; `start_kernel(kernel_name)`
+        (with no id, env, cwd or options) then hands one out at once and a new one is
+        started in the background. Pooled kernels are supervised like any other.
+
+        Example:
+            >>> sup.set_warm_pool("python3", 2)                            # doctest: +SKIP
+        """
+        self._pool_sizes[kernel_name] = size
+        self._pools.setdefault(kernel_name, [])
+        self._nursery.start_soon(self._refill, kernel_name)
+
+    def warm_kernels(self, kernel_name: str) -> int:
+        """How many idle kernels of `kernel_name` wait in the pool now."""
+        return sum(a.state is KernelState.IDLE for a in self._pools.get(kernel_name, []))
+
+    def _take_warm(self, kernel_name: str, restart: RestartPolicy | None) -> Kernel | None:
+        pool = self._pools.get(kernel_name, [])
+        for actor in pool:
+            if actor.state is KernelState.IDLE:
+                pool.remove(actor)
+                self._actors[actor.kernel_id] = actor
+                if restart is not None and self._restarter is not None:
+                    self._restarter.post(Supervise(actor.kernel_id, actor.mailbox, restart, ""))
+                self._nursery.start_soon(self._refill, kernel_name)
+                event(log, "kernel.from_warm_pool", kernel_id=actor.kernel_id, kernel_name=kernel_name)
+                return Kernel(actor)
+        return None
+
+    async def _refill(self, kernel_name: str) -> None:
+        if kernel_name in self._refilling:
+            return
+        self._refilling.add(kernel_name)
+        try:
+            pool = self._pools[kernel_name]
+            while not self._closing and len(pool) < self._pool_sizes.get(kernel_name, 0):
+                try:
+                    kernel = await self._start(kernel_name, pooled=True)
+                except Exception as exc:  # a spec that cannot start: report, stop refilling
+                    event(log, "pool.refill_failed", logging.ERROR, kernel_name=kernel_name, error=str(exc)[:200])
+                    return
+                pool.append(kernel._actor)
+        finally:
+            self._refilling.discard(kernel_name)
 
     async def adopt_kernel(
         self, kernel_id: str, kernel_name: str, adoption: Adoption, *, restart: RestartPolicy | None = None
@@ -157,6 +211,7 @@ class Supervisor:
         restart: RestartPolicy | None = None,
         group: str = "",
         adopt: Adoption | None = None,
+        pooled: bool = False,
     ) -> Kernel:
         if self._closing:
             raise RuntimeError("the supervisor is closing")
@@ -174,7 +229,8 @@ class Supervisor:
             adopt=adopt,
         )
         actor: KernelActor = await self._nursery.start(run_kernel, launch, self._ctx, self._ports, self._publish)
-        self._actors[kid] = actor
+        if not pooled:
+            self._actors[kid] = actor
         if self._restarter is not None:
             self._restarter.post(Supervise(kid, actor.mailbox, restart or self._default_policy, group))
         return Kernel(actor)
@@ -204,9 +260,10 @@ class Supervisor:
         return self._bus.subscribe(buffer)
 
     async def shutdown_all(self) -> None:
-        """Shut every kernel down, concurrently."""
+        """Shut every kernel down (warm pools included), concurrently."""
+        pooled = [Kernel(a) for pool in self._pools.values() for a in pool]
         async with trio.open_nursery() as n:
-            for kernel in self.kernels():
+            for kernel in self.kernels() + pooled:
                 n.start_soon(_quiet_shutdown, kernel)
 
     async def aclose(self) -> None:

@@ -230,3 +230,23 @@ async def test_sixteen_kernels_random_sigkills_each_restarted_others_keep_workin
                 assert k.pid != old[k.id]
                 assert (await k.execute("6 * 7")).result == "42"
             assert all(k.restarts == 0 for k in survivors)
+
+
+async def test_warm_pool_hands_out_a_ready_kernel_and_refills() -> None:
+    async with jupervisor.open_supervisor() as sup:
+        with trio.fail_after(60):
+            sup.set_warm_pool("python3", 2)
+            while sup.warm_kernels("python3") < 2:
+                await trio.sleep(0.05)
+            assert sup.kernels() == []  # pooled kernels are not handed out yet
+            waiting = {a.pid for a in sup._pools["python3"]}
+            k = await sup.start_kernel("python3")
+            assert k.pid in waiting  # handed out from the pool, not started now
+            assert k.state is KernelState.IDLE and (await k.execute("1 + 1")).result == "2"
+            assert [x.id for x in sup.kernels()] == [k.id]
+            while sup.warm_kernels("python3") < 2:  # refilled in the background
+                await trio.sleep(0.05)
+            pooled_pid = sup._pools["python3"][0].pid
+            os.kill(pooled_pid, signal.SIGKILL)  # pooled kernels are supervised too
+            while sup._pools["python3"][0].pid == pooled_pid or sup.warm_kernels("python3") < 2:
+                await trio.sleep(0.05)
