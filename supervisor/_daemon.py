@@ -79,7 +79,9 @@ async def run_daemon(
     async with open_supervisor(options=options, restart=settings.restart,
                                connection_dir=runtime_dir / "kernels") as sup:
         await _readopt(sup, registry, settings, adopt=d.adopt_kernels)
-        gateway = Gateway(sup, token, base_url=d.base_url, max_kernels=d.max_kernels,
+        for name, size in d.warm_pools.items():
+            sup.set_warm_pool(name, size)
+        gateway = Gateway(sup, token, base_url=d.base_url, max_kernels=d.max_kernels, max_per_spec=d.max_kernels_per_spec,
                           policy_for=lambda name: current["settings"].policy_for(name))
         config = Config()
         config.accesslog = None
@@ -99,6 +101,8 @@ async def run_daemon(
             if notifier.watchdog_s:
                 n.start_soon(_watchdog, notifier, notifier.watchdog_s / 2)
             n.start_soon(_status, notifier, sup)
+            if d.cull_idle_timeout_s > 0:
+                n.start_soon(_cull, gateway, d)
             event(log, "daemon.ready", urls=",".join(urls), state_dir=str(state_dir), token_file=str(token_file))
             notifier.notify(READY=1, STATUS="ready: 0 kernels")
             task_status.started(DaemonState(urls, token_file, gateway, settings))
@@ -173,6 +177,12 @@ async def _readopt(sup: Any, registry: Registry, settings: Settings, *, adopt: b
     registry.save(sup.kernels())
     if entries:
         event(log, "daemon.readopted", adopted=len(adopted), cleaned=len(cleaned))
+
+
+async def _cull(gateway: Gateway, d: Any) -> None:
+    while True:
+        await trio.sleep(d.cull_interval_s)
+        await gateway.cull(d.cull_idle_timeout_s, busy=d.cull_busy, connected=d.cull_connected)
 
 
 async def _watchdog(notifier: Notifier, every_s: float) -> None:

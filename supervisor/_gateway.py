@@ -66,6 +66,7 @@ class Gateway:
     token: str = attrs.field(repr=False)
     base_url: str = "/"
     max_kernels: int = 0
+    max_per_spec: Any = attrs.field(factory=dict)
     policy_for: Callable[[str], Any] | None = None
     activity: dict[str, str] = attrs.field(factory=dict)
     connections: dict[str, int] = attrs.field(factory=dict)
@@ -188,13 +189,16 @@ class Gateway:
         if self.max_kernels and len(self.sup.kernels()) >= self.max_kernels:
             raise HTTPError(403, f"kernel limit reached ({self.max_kernels})")
         name = req.get("name") or "python3"
+        limit = self.max_per_spec.get(name, 0)
+        if limit and sum(k.kernel_name == name for k in self.sup.kernels()) >= limit:
+            raise HTTPError(403, f"kernel limit for {name} reached ({limit})")
         env = {k: str(v) for k, v in (req.get("env") or {}).items() if k.startswith("KERNEL_")}
         cwd = env.get("KERNEL_WORKING_DIR")
         if cwd and not Path(cwd).is_dir():
             cwd = None
         try:
             policy = self.policy_for(name) if self.policy_for else None
-            kernel = await self.sup.start_kernel(name, env=env, cwd=cwd, restart=policy)
+            kernel = await self.sup.start_kernel(name, env=env or None, cwd=cwd, restart=policy)
         except NoSuchKernelSpec:
             raise HTTPError(404, f"no kernelspec {name}") from None
         except JupervisorError as exc:
@@ -202,6 +206,26 @@ class Gateway:
         self.activity[kernel.id] = iso_now()
         event(log, "gateway.kernel_started", kernel_id=kernel.id, name=name)
         return self.model(kernel.id)
+
+    async def cull(self, idle_s: float, *, busy: bool, connected: bool) -> list[str]:
+        """Shut down kernels without activity for `idle_s` (sparing busy or connected ones
+        unless allowed); returns the ids culled."""
+        now = dt.datetime.now(dt.timezone.utc)
+        culled = []
+        for k in self.sup.kernels():
+            last = dt.datetime.strptime(self.activity.get(k.id) or iso_now(), "%Y-%m-%dT%H:%M:%S.%fZ")
+            quiet = (now - last.replace(tzinfo=dt.timezone.utc)).total_seconds()
+            if quiet < idle_s or (k.state is KernelState.BUSY and not busy):
+                continue
+            if self.connections.get(k.id, 0) and not connected:
+                continue
+            event(log, "gateway.cull", kernel_id=k.id, idle_s=round(quiet, 1))
+            try:
+                await k.shutdown()
+                culled.append(k.id)
+            except JupervisorError:
+                pass
+        return culled
 
     def note_event(self, ev: Any) -> None:
         kid = getattr(ev, "kernel_id", None)

@@ -38,6 +38,12 @@ class DaemonSettings:
     keep_kernels_on_stop: bool = False
     adopt_kernels: bool = True
     max_kernels: int = 0
+    max_kernels_per_spec: Mapping[str, int] = attrs.field(factory=dict)
+    warm_pools: Mapping[str, int] = attrs.field(factory=dict)
+    cull_idle_timeout_s: float = 0.0
+    cull_interval_s: float = 300.0
+    cull_busy: bool = False
+    cull_connected: bool = False
     log_level: str = "info"
 
 
@@ -71,6 +77,7 @@ _CHECKS = {
     "port number": lambda v: _int(v) and 0 <= v <= 65535,
     "string": lambda v: isinstance(v, str),
     "boolean": lambda v: isinstance(v, bool),
+    "table of integers >= 0": lambda v: isinstance(v, dict) and all(_int(x) and x >= 0 for x in v.values()),
 }
 
 _SCHEMA: dict[str, dict[str, str | tuple[str, ...]]] = {
@@ -78,6 +85,9 @@ _SCHEMA: dict[str, dict[str, str | tuple[str, ...]]] = {
         "bind": "string", "port": "port number", "unix_socket": "string", "token": "string", "base_url": "string",
         "state_dir": "string", "runtime_dir": "string", "keep_kernels_on_stop": "boolean", "adopt_kernels": "boolean",
         "max_kernels": "integer >= 0", "log_level": ("debug", "info", "warning", "error"),
+        "max_kernels_per_spec": "table of integers >= 0", "warm_pools": "table of integers >= 0",
+        "cull_idle_timeout_s": "number >= 0", "cull_interval_s": "number > 0", "cull_busy": "boolean",
+        "cull_connected": "boolean",
     },
     "kernels": {
         "start_timeout_s": "number > 0", "shutdown_request_timeout_s": "number >= 0", "terminate_timeout_s": "number >= 0",

@@ -260,3 +260,27 @@ def psutil_alive(pid: int) -> bool:
     import psutil
 
     return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+
+
+def test_limits_warm_pools_and_idle_culling(tmp_path: Path) -> None:
+    extra = ("max_kernels_per_spec = { python3 = 2 }\nwarm_pools = { python3 = 1 }\n"
+             "cull_idle_timeout_s = 1.0\ncull_interval_s = 0.5\n")
+    d = Daemon(tmp_path, extra=extra)
+    auth = {"Authorization": f"token {d.token}"}
+    try:
+        with httpx.Client(base_url=d.url, headers=auth, timeout=60) as c:
+            a = c.post("/api/kernels", json={"name": "python3"})
+            b = c.post("/api/kernels", json={"name": "python3"})
+            assert a.status_code == b.status_code == 201
+            refused = c.post("/api/kernels", json={"name": "python3"})
+            assert refused.status_code == 403 and "limit" in refused.json()["message"]
+            deadline = time.monotonic() + 30
+            while c.get("/api/kernels").json():  # both idle for over a second: culled
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert d.stop() == 0
+        assert sum("event=gateway.cull" in line for line in d.log) == 2
+        assert any("event=kernel.from_warm_pool" in line for line in d.log)
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
