@@ -120,3 +120,21 @@ def test_blocking_connect_to_a_kernel_we_started(tmp_path) -> None:
         k.execute("shared = 'from the owner'")
         with jupervisor.blocking.connect(k.connection_file) as c:
             assert c.execute("shared").result == "'from the owner'"
+
+
+def test_asyncio_stdin_restart_shutdown_and_connect() -> None:
+    async def main() -> None:
+        async with jupervisor.aio.open_supervisor() as sup:
+            k = await sup.start_kernel("python3")
+            r = await k.execute("input('> ')", stdin=lambda p, pw: "typed")
+            assert r.result == "'typed'"
+            await k.execute("x = 1")
+            pid = k.pid
+            await k.restart()
+            assert k.pid != pid and (await k.execute("'x' in dir()")).result == "False"
+            async with jupervisor.aio.connect(k.connection_file) as client:
+                assert (await client.execute("40 + 2")).result == "42"
+            await k.shutdown()
+            assert k.state is KernelState.DEAD
+
+    asyncio.run(main())
