@@ -81,8 +81,21 @@ class Provisioner(Protocol):
     def stderr_tail(self) -> str: ...
 
 
+class _Signals:
+    """terminate and kill, for provisioners whose send_signal reaches the process group."""
+
+    async def send_signal(self, signum: int) -> None:
+        raise NotImplementedError
+
+    async def terminate(self) -> None:
+        await self.send_signal(signal.SIGTERM)
+
+    async def kill(self) -> None:
+        await self.send_signal(signal.SIGKILL)
+
+
 @attrs.define(eq=False)
-class LocalProvisioner:
+class LocalProvisioner(_Signals):
     """Runs a kernel as a local child process in its own process group.
 
     The owner must run `pump_stderr` in a nursery after `launch` so stderr never fills
@@ -170,12 +183,6 @@ class LocalProvisioner:
                     pass
         await trio.lowlevel.checkpoint()
 
-    async def terminate(self) -> None:
-        await self.send_signal(signal.SIGTERM)
-
-    async def kill(self) -> None:
-        await self.send_signal(signal.SIGKILL)
-
     async def cleanup(self, restart: bool = False) -> None:
         """Kill any process of the group left behind and reap the kernel."""
         if self._proc is None:
@@ -194,7 +201,7 @@ class LocalProvisioner:
 
 
 @attrs.define(eq=False)
-class AdoptedProcess:
+class AdoptedProcess(_Signals):
     """A kernel process we did not start (re-adopted after a daemon restart): exit is
     noticed at once through a pidfd (no polling); its exit code is not ours to read."""
 
@@ -241,12 +248,6 @@ class AdoptedProcess:
             except (ProcessLookupError, PermissionError):
                 continue
         await trio.lowlevel.checkpoint()
-
-    async def terminate(self) -> None:
-        await self.send_signal(signal.SIGTERM)
-
-    async def kill(self) -> None:
-        await self.send_signal(signal.SIGKILL)
 
     async def cleanup(self, restart: bool = False) -> None:
         if self.poll() is None:
