@@ -50,3 +50,8 @@ from ._requests import kernel_info_request as kernel_info_request
 from ._requests import shutdown_request as shutdown_request
 from ._signing import ReplayWindow as ReplayWindow
 from ._signing import Signer as Signer
+from ._websocket import V1_PROTOCOL as V1_PROTOCOL
+from ._websocket import decode_json as decode_json
+from ._websocket import decode_v1 as decode_v1
+from ._websocket import encode_json as encode_json
+from ._websocket import encode_v1 as encode_v1

@@ -36,7 +36,7 @@ from .actors import (
     Subscribe,
     event,
 )
-from .protocol import KernelState, Message, Session, format_date
+from .protocol import V1_PROTOCOL, KernelState, Message, Session, decode_json, decode_v1, encode_json, encode_v1
 
 log = logging.getLogger("jupervisor.gateway")
 Scope = dict[str, Any]
@@ -248,13 +248,14 @@ class Gateway:
         if kernel is None:
             await send({"type": "websocket.close", "code": 4004})
             return
-        await send({"type": "websocket.accept"})
+        v1 = V1_PROTOCOL in scope.get("subprotocols", [])
+        await send({"type": "websocket.accept", **({"subprotocol": V1_PROTOCOL} if v1 else {})})
         kid = kernel.id
         self.connections[kid] = self.connections.get(kid, 0) + 1
         sessions: set[str] = set()
         try:
             async with trio.open_nursery() as n:
-                n.start_soon(self._to_client, kernel, send, sessions)
+                n.start_soon(self._to_client, kernel, _ws_sender(send, v1), sessions)
                 await self._from_client(kernel, receive, sessions)
                 n.cancel_scope.cancel()
         finally:
@@ -265,11 +266,11 @@ class Gateway:
             frame = await receive()
             if frame["type"] == "websocket.disconnect":
                 return
-            raw = frame.get("text") if frame.get("text") is not None else frame.get("bytes")
             try:
-                d = json.loads(raw)
-                channel = d.pop("channel")
-                msg = Message.from_dict(d)
+                if frame.get("bytes") is not None and frame.get("text") is None:
+                    channel, msg = decode_v1(frame["bytes"])
+                else:
+                    channel, msg = decode_json(frame["text"])
                 if channel not in ("shell", "control", "stdin"):
                     raise ValueError(f"no channel {channel!r}")
             except (ValueError, KeyError, TypeError) as exc:
@@ -283,7 +284,9 @@ class Gateway:
             channels.get(channel).mailbox.post(Send(msg))
             self.activity[kernel.id] = iso_now()
 
-    async def _to_client(self, kernel: Any, send: SendFn, sessions: set[str]) -> None:
+    async def _to_client(
+        self, kernel: Any, send: Callable[[str, Message], Awaitable[None]], sessions: set[str]
+    ) -> None:
         """Forward the kernel's messages; follow its channels across restarts."""
         status_session = Session()
         async with self.sup.events() as events:
@@ -304,7 +307,7 @@ class Gateway:
                             if isinstance(ev, (KernelRestarting, KernelStarting)):
                                 state = "restarting" if isinstance(ev, KernelRestarting) else "starting"
                                 msg = status_session.message("status", {"execution_state": state})
-                                await _ws_send(send, "iopub", msg)
+                                await send("iopub", msg)
                                 if isinstance(ev, KernelRestarting):
                                     n.cancel_scope.cancel()  # re-subscribe to the new incarnation
                                     return
@@ -316,7 +319,7 @@ class Gateway:
                         m = item.message
                         if item.channel != "iopub" and m.parent_header.get("session") not in sessions:
                             continue
-                        await _ws_send(send, item.channel, m)
+                        await send(item.channel, m)
 
 
 def _spec_model(name: str) -> dict[str, Any]:
@@ -329,13 +332,14 @@ def _spec_model(name: str) -> dict[str, Any]:
     return {"name": name, "spec": spec.to_dict(), "resources": resources}
 
 
-async def _ws_send(send: SendFn, channel: str, msg: Message) -> None:
-    d = msg.to_dict()
-    d["header"]["date"] = format_date(msg.header.date)
-    d["parent_header"] = dict(msg.parent_header)
-    d["buffers"] = []
-    d["channel"] = channel
-    await send({"type": "websocket.send", "text": json.dumps(d, default=str)})
+def _ws_sender(send: SendFn, v1: bool) -> Callable[[str, Message], Awaitable[None]]:
+    async def send_message(channel: str, msg: Message) -> None:
+        if v1:
+            await send({"type": "websocket.send", "bytes": encode_v1(channel, msg)})
+        else:
+            await send({"type": "websocket.send", "text": encode_json(channel, msg)})
+
+    return send_message
 
 
 async def _body(receive: Receive) -> bytes:

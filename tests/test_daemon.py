@@ -284,3 +284,36 @@ def test_limits_warm_pools_and_idle_culling(tmp_path: Path) -> None:
     finally:
         if d.proc.poll() is None:
             d.proc.kill()
+
+
+def test_v1_websocket_subprotocol_direct_to_the_daemon(daemon: Daemon) -> None:
+    from jupervisor.protocol import V1_PROTOCOL, Session, decode_v1, encode_v1, execute_request
+
+    async def run() -> tuple[str | None, str]:
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        auth = {"Authorization": f"token {daemon.token}"}
+        async with httpx.AsyncClient(base_url=daemon.url, headers=auth, timeout=60) as c:
+            kid = (await c.post("/api/kernels", json={"name": "python3"})).json()["id"]
+        req = HTTPRequest(f"{daemon.url.replace('http', 'ws')}/api/kernels/{kid}/channels", headers=auth)
+        ws = await websocket_connect(req, subprotocols=[V1_PROTOCOL])
+        s = Session()
+        msg = s.request(execute_request("print('v1 ok')"))
+        await ws.write_message(encode_v1("shell", msg), binary=True)
+        text = ""
+        while True:
+            raw = await asyncio.wait_for(ws.read_message(), timeout=30)
+            channel, m = decode_v1(raw)
+            if m.parent_id != msg.msg_id:
+                continue
+            if m.msg_type == "stream":
+                text += m.content["text"]
+            if channel == "iopub" and m.msg_type == "status" and m.content["execution_state"] == "idle":
+                break
+        proto = ws.selected_subprotocol
+        ws.close()
+        return proto, text
+
+    proto, text = asyncio.run(run())
+    assert proto == V1_PROTOCOL and text == "v1 ok\n"

@@ -163,3 +163,21 @@ def test_lifecycle_legal_pairs_and_every_illegal_pair_raises() -> None:
                 assert str(state) in str(e.value) and str(ev) in str(e.value)
     # a deliberately stopped kernel can never be restarted from STOPPING
     assert (KernelState.STOPPING, LifecycleEvent.RESTART) not in TRANSITIONS
+
+
+def test_websocket_framings_match_jupyter_server() -> None:
+    from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1, serialize_msg_to_ws_v1
+
+    from jupervisor.protocol import decode_json, decode_v1, encode_json, encode_v1, serialize_parts
+
+    s = Session()
+    msg = s.message("comm_msg", {"data": {"x": 1}}, buffers=[b"\x00\x01raw"])
+    ours = encode_v1("shell", msg)
+    channel, parts = deserialize_msg_from_ws_v1(ours)
+    assert channel == "shell" and parts == [*serialize_parts(msg), b"\x00\x01raw"]
+    theirs = serialize_msg_to_ws_v1([*serialize_parts(msg), b"\x00\x01raw"], "iopub")
+    assert decode_v1(theirs) == ("iopub", msg)
+    assert decode_json(encode_json("control", msg))[1].content == msg.content
+    for bad in (b"", (7).to_bytes(8, "little"), (6).to_bytes(8, "little") + b"\xff" * 48):
+        with pytest.raises(ValueError):
+            decode_v1(bad)
