@@ -95,6 +95,7 @@ async def run_daemon(
             config.bind = [f"{d.bind}:{d.port}"]
         stop = trio.Event()
         async with trio.open_nursery() as n:
+            gateway.nursery = n
             urls = await n.start(lambda task_status: serve(gateway, config, shutdown_trigger=stop.wait,
                                                           task_status=task_status))
             n.start_soon(_follow_events, sup, gateway, registry)

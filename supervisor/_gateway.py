@@ -9,6 +9,7 @@
 # messages `restarting` then `starting`, and the bridge follows the kernel's new channels.
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hmac
 import json
@@ -48,6 +49,14 @@ _STATE = {KernelState.STARTING: "starting", KernelState.IDLE: "idle", KernelStat
           KernelState.FAILED: "dead"}
 
 
+@attrs.define(eq=False)
+class _Recorder:
+    messages: collections.deque[Message]
+    dropped: int = 0
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    done: trio.Event = attrs.field(factory=trio.Event)
+
+
 def iso_now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -70,6 +79,10 @@ class Gateway:
     policy_for: Callable[[str], Any] | None = None
     activity: dict[str, str] = attrs.field(factory=dict)
     connections: dict[str, int] = attrs.field(factory=dict)
+    nursery: trio.Nursery | None = None
+    replay_size: int = 1000
+    replay_keep_s: float = 300.0
+    _recorders: dict[tuple[str, str], _Recorder] = attrs.field(factory=dict)
 
     def _route(self, path: str) -> str:
         base = "/" + self.base_url.strip("/")
@@ -251,15 +264,71 @@ class Gateway:
         v1 = V1_PROTOCOL in scope.get("subprotocols", [])
         await send({"type": "websocket.accept", **({"subprotocol": V1_PROTOCOL} if v1 else {})})
         kid = kernel.id
+        session_id = parse_qs(scope.get("query_string", b"").decode()).get("session_id", [None])[0]
+        recorder = self._recorders.pop((kid, session_id), None) if session_id else None
         self.connections[kid] = self.connections.get(kid, 0) + 1
         sessions: set[str] = set()
+        sender = _ws_sender(send, v1)
         try:
             async with trio.open_nursery() as n:
-                n.start_soon(self._to_client, kernel, _ws_sender(send, v1), sessions)
+                if recorder is None:
+                    n.start_soon(self._to_client, kernel, sender, sessions)
+                else:
+                    await self._replay_then_follow(n, kernel, recorder, sender, sessions)
                 await self._from_client(kernel, receive, sessions)
                 n.cancel_scope.cancel()
         finally:
             self.connections[kid] -= 1
+            if session_id and self.nursery is not None:
+                rec = _Recorder(collections.deque(maxlen=self.replay_size))
+                self._recorders[(kid, session_id)] = rec
+                self.nursery.start_soon(self._record, kernel, (kid, session_id), rec)
+
+    async def _replay_then_follow(self, n: trio.Nursery, kernel: Any, rec: _Recorder, sender: Any,
+                                  sessions: set[str]) -> None:
+        """A client came back: follow live first, then stop the recorder, send what it kept
+        (in order, with its drop count logged), then the live messages not already sent."""
+        live: list[tuple[str, Message]] = []
+        replayed: set[str] = set()
+        replay_done = trio.Event()
+
+        async def queue_until_replayed(channel: str, msg: Message) -> None:
+            if not replay_done.is_set():
+                live.append((channel, msg))
+            elif msg.msg_id not in replayed:
+                await sender(channel, msg)
+
+        ready = trio.Event()
+        n.start_soon(self._to_client, kernel, queue_until_replayed, sessions, ready)
+        await ready.wait()
+        rec.scope.cancel()
+        await rec.done.wait()
+        for msg in rec.messages:
+            replayed.add(msg.msg_id)
+            await sender("iopub", msg)
+        if rec.dropped:
+            event(log, "gateway.replay_dropped", logging.WARNING, kernel_id=kernel.id, dropped=rec.dropped)
+        replay_done.set()
+        for channel, msg in live:
+            if msg.msg_id not in replayed:
+                await sender(channel, msg)
+
+    async def _record(self, kernel: Any, key: tuple[str, str], rec: _Recorder) -> None:
+        """Keep the iopub messages a disconnected client misses (bounded; drops counted)."""
+
+        async def keep(channel: str, msg: Message) -> None:
+            if channel == "iopub":
+                if len(rec.messages) == rec.messages.maxlen:
+                    rec.dropped += 1
+                rec.messages.append(msg)
+
+        try:
+            with rec.scope, trio.move_on_after(self.replay_keep_s):
+                await self._to_client(kernel, keep, set())
+        finally:
+            rec.done.set()
+            if self._recorders.get(key) is rec:
+                del self._recorders[key]
 
     async def _from_client(self, kernel: Any, receive: Receive, sessions: set[str]) -> None:
         while True:
@@ -285,7 +354,8 @@ class Gateway:
             self.activity[kernel.id] = iso_now()
 
     async def _to_client(
-        self, kernel: Any, send: Callable[[str, Message], Awaitable[None]], sessions: set[str]
+        self, kernel: Any, send: Callable[[str, Message], Awaitable[None]], sessions: set[str],
+        ready: trio.Event | None = None,
     ) -> None:
         """Forward the kernel's messages; follow its channels across restarts."""
         status_session = Session()
@@ -298,6 +368,8 @@ class Gateway:
                 inbox_send, inbox = trio.open_memory_channel[Any](math.inf)
                 for name in ("iopub", "shell", "control", "stdin"):
                     channels.get(name).mailbox.post(Subscribe(inbox_send))
+                if ready is not None:
+                    ready.set()
                 async with trio.open_nursery() as n:
 
                     async def watch_events() -> None:

@@ -317,3 +317,42 @@ def test_v1_websocket_subprotocol_direct_to_the_daemon(daemon: Daemon) -> None:
 
     proto, text = asyncio.run(run())
     assert proto == V1_PROTOCOL and text == "v1 ok\n"
+
+
+def test_reconnecting_client_gets_the_iopub_it_missed(daemon: Daemon) -> None:
+    """A client drops its websocket while its code prints; reconnecting with the same
+    session_id replays what it missed, in order."""
+    from jupervisor.protocol import Session, decode_json, encode_json, execute_request
+
+    async def run() -> list[str]:
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        auth = {"Authorization": f"token {daemon.token}"}
+        async with httpx.AsyncClient(base_url=daemon.url, headers=auth, timeout=60) as c:
+            kid = (await c.post("/api/kernels", json={"name": "python3"})).json()["id"]
+        url = f"{daemon.url.replace('http', 'ws')}/api/kernels/{kid}/channels?session_id=abc"
+        ws = await websocket_connect(HTTPRequest(url, headers=auth))
+        s = Session()
+        msg = s.request(execute_request("import time\nfor i in range(5):\n    print(i, flush=True)\n    time.sleep(0.2)"))
+        await ws.write_message(encode_json("shell", msg))
+        while True:  # wait until it runs, then drop the connection
+            channel, m = decode_json(await asyncio.wait_for(ws.read_message(), 30))
+            if m.parent_id == msg.msg_id and m.msg_type == "execute_input":
+                break
+        ws.close()
+        await asyncio.sleep(1.5)  # the code prints while nobody is connected
+        ws = await websocket_connect(HTTPRequest(url, headers=auth))
+        text = []
+        while True:
+            channel, m = decode_json(await asyncio.wait_for(ws.read_message(), 30))
+            if m.parent_id != msg.msg_id:
+                continue
+            if m.msg_type == "stream":
+                text.append(m.content["text"])
+            if m.msg_type == "status" and m.content["execution_state"] == "idle":
+                break
+        ws.close()
+        return text
+
+    assert "".join(asyncio.run(run())) == "0\n1\n2\n3\n4\n"
