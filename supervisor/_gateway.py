@@ -138,7 +138,8 @@ class Gateway:
 
     async def _http(self, method: str, path: str, body: bytes) -> tuple[int, Any, str | None]:
         if path in ("/api", "/api/"):
-            return 200, {"version": "2.0.0", "jupervisor": True}, None
+            warm = {name: self.sup.warm_kernels(name) for name in self.sup.warm_pool_names()}
+            return 200, {"version": "2.0.0", "jupervisor": {"warm_pools": warm}}, None
         if path == "/api/kernelspecs":
             specs = {}
             for name in find_kernel_specs():

@@ -155,6 +155,10 @@ class Supervisor:
         self._pools.setdefault(kernel_name, [])
         self._nursery.start_soon(self._refill, kernel_name)
 
+    def warm_pool_names(self) -> list[str]:
+        """The kernelspecs that have a warm pool."""
+        return list(self._pool_sizes)
+
     def warm_kernels(self, kernel_name: str) -> int:
         """How many idle kernels of `kernel_name` wait in the pool now."""
         return sum(a.state is KernelState.IDLE for a in self._pools.get(kernel_name, []))

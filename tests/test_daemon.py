@@ -269,6 +269,10 @@ def test_limits_warm_pools_and_idle_culling(tmp_path: Path) -> None:
     auth = {"Authorization": f"token {d.token}"}
     try:
         with httpx.Client(base_url=d.url, headers=auth, timeout=60) as c:
+            deadline = time.monotonic() + 60
+            while c.get("/api").json()["jupervisor"]["warm_pools"].get("python3", 0) < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
             a = c.post("/api/kernels", json={"name": "python3"})
             b = c.post("/api/kernels", json={"name": "python3"})
             assert a.status_code == b.status_code == 201
@@ -334,7 +338,8 @@ def test_reconnecting_client_gets_the_iopub_it_missed(daemon: Daemon) -> None:
         url = f"{daemon.url.replace('http', 'ws')}/api/kernels/{kid}/channels?session_id=abc"
         ws = await websocket_connect(HTTPRequest(url, headers=auth))
         s = Session()
-        msg = s.request(execute_request("import time\nfor i in range(5):\n    print(i, flush=True)\n    time.sleep(0.2)"))
+        # it starts printing only after we dropped the connection (we drop it at execute_input)
+        msg = s.request(execute_request("import time\ntime.sleep(0.5)\nfor i in range(5):\n    print(i, flush=True)\n    time.sleep(0.2)"))
         await ws.write_message(encode_json("shell", msg))
         while True:  # wait until it runs, then drop the connection
             channel, m = decode_json(await asyncio.wait_for(ws.read_message(), 30))
