@@ -317,6 +317,86 @@ def _mermaid_to_dot(text: str) -> str:
     return "\n".join(out)
 
 
+# ---- talking to a running daemon ---------------------------------------------------------
+def _daemon_client(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    from ._paths import jupervisor_runtime_dir
+
+    token = args.token or os.environ.get("JUPERVISOR_TOKEN")
+    if token is None:
+        path = jupervisor_runtime_dir() / "token"
+        try:
+            token = path.read_text().strip()
+        except OSError:
+            raise CLIError(f"no token: pass --token, set JUPERVISOR_TOKEN, or make {path} readable") from None
+    return args.url.rstrip("/"), {"Authorization": f"token {token}"}
+
+
+async def _kernels(args: argparse.Namespace) -> int:
+    import httpx
+
+    url, auth = _daemon_client(args)
+    try:
+        async with httpx.AsyncClient(base_url=url, headers=auth, timeout=120) as c:
+            if args.action == "list":
+                r = await c.get("/api/kernels")
+            elif args.action == "start":
+                r = await c.post("/api/kernels", json={"name": args.name})
+            elif args.action == "stop":
+                r = await c.delete(f"/api/kernels/{args.kernel}")
+            elif args.action in ("restart", "interrupt"):
+                r = await c.post(f"/api/kernels/{args.kernel}/{args.action}")
+            else:
+                return await _exec_remote(url, auth, args.kernel, args.code)
+    except httpx.TransportError as exc:
+        raise CLIError(f"cannot reach the daemon at {url}: {type(exc).__name__}") from None
+    if r.status_code >= 400:
+        message = r.json().get("message", r.reason_phrase) if r.content else r.reason_phrase
+        raise CLIError(f"{args.action}: HTTP {r.status_code}: {message}")
+    if args.action == "list":
+        for k in r.json():
+            print(f"{k['id']}  {k['name']}  {k['execution_state']}  connections={k['connections']}  last_activity={k['last_activity']}")
+    elif args.action == "start":
+        print(r.json()["id"])
+    return 0
+
+
+async def _exec_remote(url: str, auth: dict[str, str], kernel_id: str, code: str) -> int:
+    from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+
+    from .protocol import Session, decode_json, encode_json, execute_request
+
+    session = Session()
+    msg = session.request(execute_request(code, allow_stdin=False))
+    status = "ok"
+    ws_url = url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels"
+    headers = [(k.lower().encode(), v.encode()) for k, v in auth.items()]
+    try:
+        async with open_websocket_url(ws_url, extra_headers=headers) as ws:
+            await ws.send_message(encode_json("shell", msg))
+            replied = idle = False
+            while not (replied and idle):
+                channel, m = decode_json(await ws.get_message())
+                if m.parent_id != msg.msg_id:
+                    continue
+                if m.msg_type == "execute_reply":
+                    replied, status = True, str(m.content.get("status"))
+                elif m.msg_type == "status" and m.content.get("execution_state") == "idle":
+                    idle = True
+                elif channel == "iopub":
+                    from ._outputs import to_output
+
+                    out = to_output(m)
+                    if out is not None:
+                        _print_output(out)
+    except (HandshakeError, ConnectionClosed, OSError) as exc:
+        raise CLIError(f"exec: the daemon closed the kernel's websocket ({type(exc).__name__})") from None
+    return 0 if status == "ok" else 1
+
+
+def _cmd_kernels(args: argparse.Namespace) -> int:
+    return trio.run(_kernels, args)
+
+
 # ---- the daemon ------------------------------------------------------------------------
 def _cmd_daemon(args: argparse.Namespace) -> int:
     from ._daemon import run_daemon, setup_logging
@@ -368,6 +448,21 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--format", choices=("mermaid", "svg"), default="mermaid")
     dg.add_argument("-o", "--output", help="write to this file")
     dg.set_defaults(func=_cmd_diagram)
+
+    kernels = sub.add_parser("kernels", help="list, start, stop, restart, interrupt or exec on a running daemon")
+    kernels.add_argument("--url", default=os.environ.get("JUPERVISOR_URL", "http://127.0.0.1:8889"),
+                         help="the daemon's API (default: $JUPERVISOR_URL or http://127.0.0.1:8889)")
+    kernels.add_argument("--token", help="API token (default: $JUPERVISOR_TOKEN or the daemon's token file)")
+    k_sub = kernels.add_subparsers(dest="action", metavar="ACTION", required=True)
+    k_sub.add_parser("list", help="list the daemon's kernels")
+    k_start = k_sub.add_parser("start", help="start a kernel")
+    k_start.add_argument("name", nargs="?", default="python3")
+    for action in ("stop", "restart", "interrupt"):
+        k_sub.add_parser(action, help=f"{action} a kernel").add_argument("kernel")
+    k_exec = k_sub.add_parser("exec", help="run code on a kernel and stream its output")
+    k_exec.add_argument("kernel")
+    k_exec.add_argument("code")
+    kernels.set_defaults(func=_cmd_kernels)
 
     daemon = sub.add_parser("daemon", help="run the supervision daemon with its HTTP/WebSocket API")
     daemon.add_argument("--config", help="settings file (default: config/jupervisor.toml if present)")

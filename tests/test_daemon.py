@@ -361,3 +361,26 @@ def test_reconnecting_client_gets_the_iopub_it_missed(daemon: Daemon) -> None:
         return text
 
     assert "".join(asyncio.run(run())) == "0\n1\n2\n3\n4\n"
+
+
+def test_cli_talks_to_the_running_daemon(daemon: Daemon) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([EXE, "kernels", "--url", daemon.url, "--token", daemon.token, *args],
+                              capture_output=True, text=True, timeout=120)
+
+    started = cli("start", "python3")
+    assert started.returncode == 0, started.stderr
+    kid = started.stdout.strip()
+    assert kid in cli("list").stdout
+    out = cli("exec", kid, "x = 20\nprint(x + 22)")
+    assert out.returncode == 0 and out.stdout == "42\n"
+    assert cli("exec", kid, "1/0").returncode == 1
+    assert cli("interrupt", kid).returncode == 0
+    assert cli("restart", kid).returncode == 0
+    assert cli("exec", kid, "print('x' in dir())").stdout == "False\n"
+    assert cli("stop", kid).returncode == 0
+    assert kid not in cli("list").stdout
+    missing = cli("stop", "no-such-kernel")
+    assert missing.returncode == 2 and missing.stderr.startswith("jupervisor: stop: HTTP 404")
+    wrong = subprocess.run([EXE, "kernels", "--url", daemon.url, "--token", "nope", "list"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "HTTP 403" in wrong.stderr
