@@ -487,7 +487,8 @@ class KernelActor:
         start_heartbeat, hb_receive = self._hb_receive
         start_heartbeat()  # only now: its first ping meets a kernel that listens
         self.liveness = await self._inc_nursery.start(
-            run_liveness, self.launch.options.liveness, self.channels, hb_receive, self.mailbox, self.publish
+            run_liveness, self.launch.options.liveness, self.channels, hb_receive, self.mailbox, self.publish,
+            lambda: self.state is KernelState.BUSY,
         )
         self._step(LifecycleEvent.READY)
         self._emit(KernelReady(kernel_id=self.kernel_id, pid=prov.pid, restarts=self.restarts))

@@ -6,6 +6,7 @@
 #   - a kernel_info probe on control that times out while the heartbeat answers and no
 #     iopub traffic flows means it is hung (a deadlock holding the GIL): Kill it;
 #   - a busy kernel whose iopub keeps flowing is healthy, whatever the probe says.
+# Probes run while the kernel is busy (that is when a caller can hang on it).
 # Capabilities are detected, never assumed: a kernel that never beats within the start
 # grace period, or never answers kernel_info on control while idle, is judged by its
 # process alone for that signal. Each verdict is published and posted to the kernel
@@ -55,6 +56,7 @@ class Liveness:
     heartbeat_capable: bool | None = None
     control_capable: bool | None = None
     misses_in_a_row: int = 0
+    misses_total: int = 0
     beats: int = 0
     probes_ok: int = 0
     probes_timed_out: int = 0
@@ -67,10 +69,13 @@ async def run_liveness(
     heartbeats: trio.MemoryReceiveChannel[HeartbeatEvent],
     kernel: Mailbox,
     publish: Callable[[KernelEvent], None],
+    busy: Callable[[], bool] = lambda: True,
     *,
     task_status: trio.TaskStatus[Liveness] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Watch one incarnation until cancelled."""
+    """Watch one incarnation until cancelled. After the first (capability) probe, the
+    control channel is probed only while `busy()` says requests are running: an idle
+    kernel costs one heartbeat per interval and nothing more."""
     state = Liveness()
     kid = channels.kernel_id
 
@@ -91,8 +96,8 @@ async def run_liveness(
             state.heartbeat_capable = False
             publish(HeartbeatStatus(kernel_id=kid, status="absent"))
             event(log, "kernel.heartbeat_absent", logging.WARNING, kernel_id=kid, grace_s=cfg.start_grace_s)
-            async for _ in heartbeats:  # keep draining; the process alone tells liveness
-                pass
+            async for ev in heartbeats:  # keep draining; the process alone tells liveness
+                state.misses_total += isinstance(ev, Missed)
             return
         async for ev in heartbeats:
             if isinstance(ev, Beat):
@@ -102,12 +107,18 @@ async def run_liveness(
                 state.beats += 1
             elif isinstance(ev, Missed):
                 state.misses_in_a_row = ev.in_a_row
+                state.misses_total += 1
                 publish(HeartbeatStatus(kernel_id=kid, status="missed", in_a_row=ev.in_a_row))
                 if ev.in_a_row >= cfg.heartbeat_misses:
                     judge("heartbeat_lost", f"{ev.in_a_row} heartbeats missed in a row")
 
     async def probe_control() -> None:
+        first = True
         while True:
+            if not first and not busy():
+                await trio.sleep(cfg.probe_interval_s)
+                continue
+            first = False
             iopub_before = channels.iopub.stats.received
             try:
                 await call(channels, kernel_info_request("control"), timeout=cfg.probe_timeout_s, wait_for_idle=False)

@@ -84,7 +84,7 @@ def test_ps_prune_shutdown_and_diagram(jupyter_dirs: Path, tmp_path: Path) -> No
             server_kid = sess["kernel"]["id"]
 
         started = time.monotonic()
-        r = jv("ps", "--json")
+        r = jv("ps", "--json", "--probe-timeout", "3")  # generous: this machine also runs other tests
         elapsed = time.monotonic() - started
         assert r.returncode == 0, r.stderr
         inv = json.loads(r.stdout)
@@ -99,7 +99,7 @@ def test_ps_prune_shutdown_and_diagram(jupyter_dirs: Path, tmp_path: Path) -> No
         assert all(s["reachable"] for s in inv["servers"])
         assert elapsed < 30
 
-        pruned = jv("ps", "--prune")
+        pruned = jv("ps", "--prune", "--probe-timeout", "3")
         assert pruned.stdout.strip() == f"removed {stale_cf}"
         assert not stale_cf.exists() and hand_cf.exists()
 
