@@ -384,3 +384,43 @@ def test_cli_talks_to_the_running_daemon(daemon: Daemon) -> None:
     assert missing.returncode == 2 and missing.stderr.startswith("jupervisor: stop: HTTP 404")
     wrong = subprocess.run([EXE, "kernels", "--url", daemon.url, "--token", "nope", "list"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "HTTP 403" in wrong.stderr
+
+
+def test_unix_socket_and_socket_activation(tmp_path: Path) -> None:
+    sock_path = tmp_path / "api.sock"
+    (tmp_path / "a").mkdir()
+    d = Daemon(tmp_path / "a", extra=f'unix_socket = "{sock_path}"\n')
+    try:
+        transport = httpx.HTTPTransport(uds=str(sock_path))
+        with httpx.Client(transport=transport, base_url="http://jupervisor", timeout=30) as c:
+            assert c.get("/api/kernels").status_code == 401
+            assert c.get("/api/kernels", headers={"Authorization": f"token {d.token}"}).json() == []
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+    # socket activation: systemd hands the daemon a listening socket as fd 3
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    (tmp_path / "b").mkdir()
+    cfg = tmp_path / "b" / "jv.toml"
+    cfg.write_text(f'[daemon]\nport = 1\ntoken = "sa"\nstate_dir = "{tmp_path}/b/s"\nruntime_dir = "{tmp_path}/b/r"\n')
+    launcher = ("import os, sys; os.environ['LISTEN_PID'] = str(os.getpid()); os.environ['LISTEN_FDS'] = '1'; "
+                "os.execv(sys.argv[1], sys.argv[1:])")
+    proc = subprocess.Popen([sys.executable, "-c", launcher, EXE, "daemon", "--config", str(cfg)],
+                            pass_fds=(3,), preexec_fn=lambda: os.dup2(listener.fileno(), 3), stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while "event=daemon.ready" not in proc.stderr.readline():
+            assert time.monotonic() < deadline
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            assert c.get("/api/kernels", headers={"Authorization": "token sa"}).json() == []
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        listener.close()
+        if proc.poll() is None:
+            proc.kill()
