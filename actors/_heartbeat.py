@@ -3,7 +3,8 @@
 # It owns its REQ socket. Each round sends a ping and waits up to `interval_s` for the
 # echo; an echo is a Beat, silence is a Missed (with the count of misses in a row) and
 # the socket is replaced (a REQ socket that lost its reply is stuck). It reports to one
-# `events` channel and never blocks on it. Deciding what misses mean is the
+# `events` channel and never blocks on it; a Beat is reported only for the first echo and
+# the first echo after misses (steady beating is the absence of news). Deciding what misses mean is the
 # restarter's job, not this actor's.
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ async def run_heartbeat(
 ) -> None:
     """Ping the kernel every `interval_s` until cancelled, reporting Beat/Missed to `events`."""
     misses = 0
+    first = True
     owner = _connect(ctx, cfg.endpoint)
     task_status.started()
     try:
@@ -70,8 +72,9 @@ async def run_heartbeat(
                         await owner.wait(deadline - trio.current_time())
             now = trio.current_time()
             if answered:
-                misses = 0
-                _report(events, Beat(cfg.kernel_id, now - start))
+                if misses or first:  # report changes only: steady beats cost no messages
+                    _report(events, Beat(cfg.kernel_id, now - start))
+                misses, first = 0, False
                 await trio.sleep_until(deadline)
             else:
                 misses += 1

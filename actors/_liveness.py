@@ -57,7 +57,7 @@ class Liveness:
     control_capable: bool | None = None
     misses_in_a_row: int = 0
     misses_total: int = 0
-    beats: int = 0
+    beats: int = 0  # echoes reported: the first, and each first one after misses
     probes_ok: int = 0
     probes_timed_out: int = 0
     verdict: Verdict | None = None

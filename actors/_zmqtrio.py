@@ -24,6 +24,8 @@ def new_context() -> zmq.Context:
     """A ZeroMQ context for one supervisor: one I/O thread, sockets never block close."""
     ctx = zmq.Context(io_threads=1)
     ctx.setsockopt(zmq.LINGER, 0)
+    # five sockets per kernel: the default cap of 1023 would stop us near 200 kernels
+    ctx.set(zmq.MAX_SOCKETS, min(65535, ctx.get(zmq.SOCKET_LIMIT)))
     return ctx
 
 
