@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import TypeAlias
 
 import attrs
@@ -148,15 +147,29 @@ async def run_channel(
             handle.connected.set()
         task_status.started(handle)
         try:
-            if monitor is not None:
-                await actor.loop(inbox, monitor=monitor, connected=handle.connected)
-            await actor.loop(inbox)
+            async with trio.open_nursery() as n:
+                if monitor is not None:
+                    n.start_soon(_watch_handshake, monitor, handle.connected)
+                await actor.loop(inbox)
+                n.cancel_scope.cancel()
         finally:
             actor.release_watchers(inbox)
             inbox.close()
     finally:
         if monitor is not None and not monitor.closed:
             monitor.close(linger=0)
+        owner.close()
+
+
+async def _watch_handshake(monitor: zmq.Socket, connected: trio.Event) -> None:
+    """Own the monitor socket (a separate PAIR socket): set `connected` on the first
+    successful handshake, then close it. No polling: it waits on the monitor's fd."""
+    owner = SocketOwner(monitor)
+    try:
+        while not owner.drain():
+            await owner.wait()
+        connected.set()
+    finally:
         owner.close()
 
 
@@ -170,26 +183,9 @@ class _Channel:
     subscribers: list[tuple[trio.MemorySendChannel[Delivery], frozenset[str] | None]] = attrs.field(factory=list)
     outgoing: list[list[bytes]] = attrs.field(factory=list)
 
-    async def loop(
-        self,
-        inbox: trio.MemoryReceiveChannel[ChannelCommand],
-        *,
-        monitor: zmq.Socket | None = None,
-        connected: trio.Event | None = None,
-    ) -> None:
-        """Serve the inbox and the socket. With a `monitor`, return once the connection
-        handshake succeeded (checking the monitor every few ms meanwhile)."""
+    async def loop(self, inbox: trio.MemoryReceiveChannel[ChannelCommand]) -> None:
+        """Serve the inbox and the socket until the inbox closes."""
         while True:
-            if monitor is not None and connected is not None:
-                try:
-                    monitor.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    pass
-                else:
-                    self.owner.socket.disable_monitor()
-                    monitor.close(linger=0)
-                    connected.set()
-                    return
             while True:
                 try:
                     cmd = inbox.receive_nowait()
@@ -209,7 +205,7 @@ class _Channel:
                 with trio.move_on_after(0.05):
                     await self.owner.wait_writable()
             else:
-                await self.owner.wait(0.005 if monitor is not None else math.inf)
+                await self.owner.wait()
 
     def handle(self, cmd: ChannelCommand) -> None:
         match cmd:
