@@ -273,10 +273,11 @@ class KernelActor:
         return self.state
 
     def _emit(self, ev: KernelEvent) -> None:
-        fields = {k: v for k, v in attrs.asdict(ev).items() if k != "kernel_id" and v not in (None, "", 0, False)}
-        name = "kernel." + type(ev).__name__.removeprefix("Kernel").removesuffix("Event").lower()
         level = logging.DEBUG if isinstance(ev, (KernelBusy, KernelIdle, HeartbeatStatus)) else logging.INFO
-        event(log, name, level, kernel_id=self.kernel_id, **fields)
+        if log.isEnabledFor(level):  # busy/idle are frequent: build the line only when it is shown
+            fields = {k: v for k, v in attrs.asdict(ev).items() if k != "kernel_id" and v not in (None, "", 0, False)}
+            name = "kernel." + type(ev).__name__.removeprefix("Kernel").removesuffix("Event").lower()
+            event(log, name, level, kernel_id=self.kernel_id, **fields)
         self.publish(ev)
 
     # ---- main loop -----------------------------------------------------------------

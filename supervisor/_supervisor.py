@@ -18,6 +18,9 @@ from ._handle import Kernel
 from ._kernelspecs import get_kernel_spec
 from .actors import (
     Adoption,
+    HeartbeatStatus,
+    KernelBusy,
+    KernelIdle,
     KernelActor,
     KernelEvent,
     KernelLaunch,
@@ -48,16 +51,18 @@ class EventBus:
     """
 
     _subscribers: list[trio.MemorySendChannel[KernelEvent]] = attrs.field(factory=list)
-    _mailboxes: list[Mailbox] = attrs.field(factory=list)
+    _mailboxes: list[tuple[Mailbox, tuple[type, ...]]] = attrs.field(factory=list)
     dropped: int = 0
 
-    def attach(self, mailbox: Mailbox) -> None:
-        """Deliver every event to an actor's mailbox too (unbounded: actors must not miss events)."""
-        self._mailboxes.append(mailbox)
+    def attach(self, mailbox: Mailbox, skip: tuple[type, ...] = ()) -> None:
+        """Deliver every event (but those of the `skip` types) to an actor's mailbox too
+        (unbounded: actors must not miss events)."""
+        self._mailboxes.append((mailbox, skip))
 
     def publish(self, ev: KernelEvent) -> None:
-        for box in self._mailboxes:
-            box.try_post(ev)
+        for box, skip in self._mailboxes:
+            if not isinstance(ev, skip):
+                box.try_post(ev)
         for send in list(self._subscribers):
             try:
                 send.send_nowait(ev)
@@ -92,7 +97,7 @@ class Supervisor:
 
     async def _start_restarter(self) -> None:
         self._restarter = await self._nursery.start(run_restarter, self._bus.publish)
-        self._bus.attach(self._restarter)
+        self._bus.attach(self._restarter, skip=(KernelBusy, KernelIdle, HeartbeatStatus))  # not its business
 
     @property
     def bus(self) -> EventBus:
