@@ -7,6 +7,7 @@ import collections
 import hashlib
 import hmac
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
@@ -37,10 +38,20 @@ class Signer:
 
     key: bytes = attrs.field(converter=lambda k: k.encode() if isinstance(k, str) else bytes(k))
     scheme: str = "hmac-sha256"
-    _digest: str = attrs.field(init=False, default="", eq=False)
+    _proto: Any = attrs.field(init=False, default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_digest", _digestmod(self.scheme))
+        digest = _digestmod(self.scheme)
+        if self.key:
+            # a keyed HMAC state copied per message: the key schedule is paid once. CPython's
+            # OpenSSL-backed _hashlib object copies about 3x faster than hmac.HMAC's wrapper.
+            try:
+                import _hashlib
+
+                proto = _hashlib.hmac_new(self.key, digestmod=digest)
+            except (ImportError, AttributeError, ValueError):
+                proto = hmac.new(self.key, digestmod=digest)
+            object.__setattr__(self, "_proto", proto)
 
     def __repr__(self) -> str:  # never show the key
         return f"Signer(scheme={self.scheme!r}, signed={bool(self.key)})"
@@ -51,10 +62,11 @@ class Signer:
 
     def sign(self, parts: Sequence[bytes]) -> bytes:
         """Return the hex signature of the four serialized parts (``b""`` when unsigned)."""
-        if not self.key:
+        if self._proto is None:
             return b""
-        # one-shot HMAC over the concatenation: the same digest as updating part by part
-        return hmac.digest(self.key, b"".join(parts), self._digest).hex().encode("ascii")
+        h = self._proto.copy()
+        h.update(b"".join(parts))  # the same digest as updating part by part
+        return h.hexdigest().encode("ascii")
 
     def verify(self, signature: bytes, parts: Sequence[bytes]) -> None:
         """Check a signature.
@@ -62,7 +74,7 @@ class Signer:
         Raises:
             SignatureError: unsigned while a key is set, or a mismatch.
         """
-        if not self.key:
+        if self._proto is None:
             return
         if not signature:
             raise SignatureError(reason="message is unsigned but a key is set")
