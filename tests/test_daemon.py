@@ -254,6 +254,18 @@ def test_sigkilled_daemon_readopts_its_kernels_with_their_state(tmp_path: Path) 
     finally:
         if d2.proc.poll() is None:
             d2.proc.kill()
+        _kill_kernels_under(tmp_path)  # adopted kernels outlive daemons on purpose: never leave them behind
+
+
+def _kill_kernels_under(root: Path) -> None:
+    import psutil
+
+    for p in psutil.process_iter(["cmdline"]):
+        if any(str(root) in arg for arg in p.info.get("cmdline") or []):
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
 
 
 def psutil_alive(pid: int) -> bool:
