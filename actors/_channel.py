@@ -149,7 +149,7 @@ async def run_channel(
         try:
             async with trio.open_nursery() as n:
                 if monitor is not None:
-                    n.start_soon(_watch_handshake, monitor, handle.connected)
+                    n.start_soon(_watch_handshake, sock, monitor, handle.connected)
                 await actor.loop(inbox)
                 n.cancel_scope.cancel()
         finally:
@@ -157,20 +157,29 @@ async def run_channel(
             inbox.close()
     finally:
         if monitor is not None and not monitor.closed:
-            monitor.close(linger=0)
+            _stop_monitor(sock, monitor)
         owner.close()
 
 
-async def _watch_handshake(monitor: zmq.Socket, connected: trio.Event) -> None:
+async def _watch_handshake(sock: zmq.Socket, monitor: zmq.Socket, connected: trio.Event) -> None:
     """Own the monitor socket (a separate PAIR socket): set `connected` on the first
-    successful handshake, then close it. No polling: it waits on the monitor's fd."""
+    successful handshake, then stop monitoring. No polling: it waits on the monitor's fd."""
     owner = SocketOwner(monitor)
     try:
         while not owner.drain():
             await owner.wait()
         connected.set()
     finally:
-        owner.close()
+        _stop_monitor(sock, monitor)
+
+
+def _stop_monitor(sock: zmq.Socket, monitor: zmq.Socket) -> None:
+    # Disable first: libzmq would otherwise keep pushing events (a disconnect when the
+    # kernel restarts) at a monitor nobody reads, which stalls reconnection.
+    if not sock.closed:
+        sock.disable_monitor()
+    if not monitor.closed:
+        monitor.close(linger=0)
 
 
 @attrs.define(eq=False)

@@ -94,8 +94,11 @@ def test_execute_interactive_with_output_and_stdin_hooks() -> None:
 def test_interrupt_restart_shutdown_through_the_manager() -> None:
     km, kc = start_new_kernel(kernel_name="python3")
     try:
-        kc.execute("import time; time.sleep(60)")
-        time.sleep(0.5)
+        msg_id = kc.execute("import time; print('go', flush=True); time.sleep(60)")
+        while True:  # interrupt once the code runs (SIGINT before that is ignored by ipykernel)
+            m = kc.get_iopub_msg(timeout=20)
+            if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream":
+                break
         km.interrupt_kernel()
         reply = kc.get_shell_msg(timeout=20)
         assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
@@ -198,8 +201,11 @@ assert isinstance(km.provisioner, JupervisorProvisioner), type(km.provisioner)
 kc = km.client()
 kc.start_channels()
 kc.wait_for_ready(timeout=30)
-kc.execute("import time; time.sleep(60)")
-time.sleep(0.5)
+msg_id = kc.execute("import time; print('go', flush=True); time.sleep(60)")
+while True:
+    m = kc.get_iopub_msg(timeout=20)
+    if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream":
+        break
 km.interrupt_kernel()
 assert kc.get_shell_msg(timeout=20)["content"]["ename"] == "KeyboardInterrupt"
 first = km.provisioner.pid
