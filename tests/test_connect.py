@@ -43,3 +43,18 @@ async def test_connect_to_a_kernel_started_by_someone_else(tmp_path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_a_connected_client_follows_the_kernel_through_a_restart() -> None:
+    """Same ports after a restart: the client's sockets reconnect by themselves (regression:
+    an unread handshake monitor used to stall that)."""
+    async with jupervisor.open_supervisor() as sup:
+        with trio.fail_after(60):
+            k = await sup.start_kernel("python3")
+            async with jupervisor.connect(k.connection_file) as client:
+                assert (await client.execute("x = 1; x")).result == "1"
+                ports = k.connection_info.shell_port
+                await k.restart()
+                assert k.connection_info.shell_port == ports
+                r = await client.execute("'x' in dir()", timeout=20)
+                assert r.result == "False"
