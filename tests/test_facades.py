@@ -138,3 +138,39 @@ def test_asyncio_stdin_restart_shutdown_and_connect() -> None:
             assert k.state is KernelState.DEAD
 
     asyncio.run(main())
+
+
+_CTRL_C_SCRIPT = """
+import sys
+import jupervisor, jupervisor.blocking
+with jupervisor.blocking.open_supervisor() as sup:
+    k = sup.start_kernel("python3")
+    print("ready", flush=True)
+    try:
+        k.execute_interruptible("import time; print('go', flush=True); time.sleep(60)",
+                                on_output=lambda o: print("started", flush=True))
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    # the kernel was interrupted too: it goes idle at once instead of sleeping a minute
+    k.wait_for_state(jupervisor.KernelState.IDLE)
+    print(k.execute("'still usable'", timeout=20).result, flush=True)
+"""
+
+
+def test_ctrl_c_interrupts_the_wait_and_the_kernel() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _CTRL_C_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert proc.stdout.readline().strip() == "started"
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stdout.read()
+        assert proc.wait(30) == 0
+        assert rest.split() == ["interrupted", "'still", "usable'"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
