@@ -436,3 +436,16 @@ def test_unix_socket_and_socket_activation(tmp_path: Path) -> None:
         listener.close()
         if proc.poll() is None:
             proc.kill()
+
+
+def test_kernel_env_from_the_start_request(daemon: Daemon) -> None:
+    auth = {"Authorization": f"token {daemon.token}"}
+    with httpx.Client(base_url=daemon.url, headers=auth, timeout=60) as c:
+        r = c.post("/api/kernels", json={"name": "python3", "env": {"KERNEL_TEAM": "blue", "SECRET_THING": "no"}})
+        kid = r.json()["id"]
+        model = c.get(f"/api/kernels/{kid}").json()
+    assert set(model) == {"id", "name", "last_activity", "execution_state", "connections"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", model["last_activity"])
+    url = f"{daemon.url.replace('http', 'ws')}/api/kernels/{kid}/channels?token={daemon.token}"
+    out = asyncio.run(_execute_over_ws(url, "import os; print(os.environ.get('KERNEL_TEAM'), os.environ.get('SECRET_THING'))"))
+    assert out == "blue None\n"  # KERNEL_* reach the kernel; nothing else from the request does
