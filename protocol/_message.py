@@ -79,9 +79,15 @@ def _json_default(obj: object) -> object:
 
 
 def _dumps_std(obj: object) -> bytes:
+    # strict UTF-8: a lone surrogate raises UnicodeEncodeError (a ValueError) here rather than
+    # going out as bytes no peer (this module included) accepts as UTF-8 JSON
     return json.dumps(
         obj, default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-    ).encode("utf-8", "surrogateescape")
+    ).encode("utf-8")
+
+
+def _loads_std(data: bytes) -> Any:
+    return json.loads(data if isinstance(data, (bytes, bytearray, str)) else bytes(data))
 
 
 if _orjson is not None:
@@ -98,7 +104,7 @@ if _orjson is not None:
     _json_loads = _orjson.loads
 else:  # pragma: no cover - orjson is a dependency, but the stdlib path must stay correct
     dumps = _dumps_std
-    _json_loads = json.loads
+    _json_loads = _loads_std
 
 
 def loads(data: bytes, part: str) -> dict[str, Any]:
@@ -114,6 +120,45 @@ def loads(data: bytes, part: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MessageFormatError(part=part, reason=f"expected a JSON object, got {type(value).__name__}")
     return value
+
+
+_PART_NAMES = ("header", "parent_header", "metadata", "content")
+
+if _orjson is not None:
+    _odumps = _orjson.dumps
+
+    def _dumps_parts(header: object, parent: object, metadata: object, content: object) -> list[bytes]:
+        try:
+            return [
+                _odumps(header, default=_json_default, option=_ORJSON_OPTS),
+                _odumps(parent, default=_json_default, option=_ORJSON_OPTS),
+                _odumps(metadata, default=_json_default, option=_ORJSON_OPTS),
+                _odumps(content, default=_json_default, option=_ORJSON_OPTS),
+            ]
+        except TypeError:
+            return [dumps(header), dumps(parent), dumps(metadata), dumps(content)]
+
+else:  # pragma: no cover
+
+    def _dumps_parts(header: object, parent: object, metadata: object, content: object) -> list[bytes]:
+        return [dumps(header), dumps(parent), dumps(metadata), dumps(content)]
+
+
+def _loads_parts(parts: Sequence[bytes]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Parse the four JSON parts at once; on any failure, name the first bad part.
+
+    Raises:
+        MessageFormatError: a part is not UTF-8 JSON, too deep, or not an object.
+    """
+    try:
+        h, p, m, c = _json_loads(parts[0]), _json_loads(parts[1]), _json_loads(parts[2]), _json_loads(parts[3])
+    except (ValueError, RecursionError):
+        h = p = m = c = None
+    if type(h) is dict and type(p) is dict and type(m) is dict and type(c) is dict:
+        return h, p, m, c
+    for data, name in zip(parts, _PART_NAMES):
+        loads(data, name)
+    raise AssertionError("unreachable: one part failed to parse")  # pragma: no cover
 
 
 def new_session_id() -> str:
@@ -170,30 +215,57 @@ class Header:
         """Build a header from a decoded JSON object.
 
         Missing ``date`` is filled with now; missing ``version`` is read as ``"4.0"``
-        (what old kernels send), ``username``/``session`` default to ``""``.
+        (what old kernels send), missing or null ``username``/``session`` as ``""``.
+        Keys beyond the six standard ones are kept in ``extra``.
 
         Raises:
-            MessageFormatError: msg_id or msg_type missing or not strings.
+            MessageFormatError: msg_id or msg_type missing or not strings, another
+                standard field not a string, or a date that is not ISO-8601.
+
+        Example:
+            >>> Header.from_dict({"msg_id": "a", "msg_type": "status", "version": "5.3"}).version
+            '5.3'
         """
-        msg_id = d.get("msg_id")
-        msg_type = d.get("msg_type")
-        if not isinstance(msg_id, str) or not isinstance(msg_type, str):
-            raise MessageFormatError(part=part, reason="msg_id and msg_type must be strings")
-        raw_date = d.get("date")
-        date = utcnow() if raw_date is None else parse_date(raw_date, part)
-        extra = {k: v for k, v in d.items() if k not in _HEADER_KEYS} if len(d) > 6 else None
-        return cls(
-            msg_id=msg_id,
-            msg_type=msg_type,
-            username=str(d.get("username", "")),
-            session=str(d.get("session", "")),
-            date=date,
-            version=str(d.get("version", "4.0")),
-            extra=extra or _EMPTY,
-        )
+        get = d.get
+        msg_id = get("msg_id")
+        msg_type = get("msg_type")
+        if type(msg_id) is not str or type(msg_type) is not str:
+            if not isinstance(msg_id, str) or not isinstance(msg_type, str):
+                raise MessageFormatError(part=part, reason="msg_id and msg_type must be strings")
+            msg_id, msg_type = str(msg_id), str(msg_type)
+        username = get("username")
+        session = get("session")
+        version = get("version", "4.0")
+        if type(username) is not str or type(session) is not str or type(version) is not str:
+            username, session, version = _text(username, "username", part), _text(session, "session", part), _text(
+                version, "version", part, "4.0"
+            )
+        raw_date = get("date")
+        if type(raw_date) is str:
+            try:
+                date = _fromisoformat(raw_date)
+            except ValueError:
+                raise MessageFormatError(part=part, reason=f"date {raw_date[:64]!r} is not ISO-8601") from None
+            if date.tzinfo is None:
+                date = date.replace(tzinfo=UTC)
+        elif raw_date is None:
+            date = utcnow()
+        else:
+            date = parse_date(raw_date, part)
+        extra = _EMPTY if d.keys() <= _HEADER_KEYS else {k: v for k, v in d.items() if k not in _HEADER_KEYS}
+        return _make_header(msg_id, msg_type, username, session, date, version, extra)
 
 
 _HEADER_KEYS = frozenset({"msg_id", "msg_type", "username", "session", "date", "version"})
+_fromisoformat = _dt.datetime.fromisoformat
+
+
+def _text(value: object, name: str, part: str, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise MessageFormatError(part=part, reason=f"{name} must be a string, got {type(value).__name__}")
+    return str(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -271,6 +343,51 @@ class Message:
         )
 
 
+def _unchecked_constructor(cls: type, names: tuple[str, ...]) -> Any:
+    """A positional constructor for a frozen slotted attrs class that stores the fields
+    through the slot descriptors, skipping attrs' keyword ``__init__`` (about half its cost).
+
+    Only for hot paths whose arguments are already known to be well formed. Raises at
+    import time if ``names`` no longer lists the class's fields in order.
+    """
+    if tuple(f.name for f in attrs.fields(cls)) != names:
+        raise TypeError(f"{cls.__name__} fields changed: update its unchecked constructor")
+    setters = tuple(cls.__dict__[n].__set__ for n in names)
+    new = object.__new__
+    if len(setters) == 3:
+        a0, a1, a2 = setters
+
+        def make3(a: Any, b: Any, c: Any) -> Any:
+            obj = new(cls)
+            a0(obj, a), a1(obj, b), a2(obj, c)
+            return obj
+
+        return make3
+    if len(setters) == 5:
+        b0, b1, b2, b3, b4 = setters
+
+        def make5(a: Any, b: Any, c: Any, d: Any, e: Any) -> Any:
+            obj = new(cls)
+            b0(obj, a), b1(obj, b), b2(obj, c), b3(obj, d), b4(obj, e)
+            return obj
+
+        return make5
+    if len(setters) == 7:
+        c0, c1, c2, c3, c4, c5, c6 = setters
+
+        def make7(a: Any, b: Any, c: Any, d: Any, e: Any, f: Any, g: Any) -> Any:
+            obj = new(cls)
+            c0(obj, a), c1(obj, b), c2(obj, c), c3(obj, d), c4(obj, e), c5(obj, f), c6(obj, g)
+            return obj
+
+        return make7
+    raise TypeError(f"no unchecked constructor for {len(setters)} fields")
+
+
+_make_header = _unchecked_constructor(Header, ("msg_id", "msg_type", "username", "session", "date", "version", "extra"))
+_make_message = _unchecked_constructor(Message, ("header", "parent_header", "metadata", "content", "buffers"))
+
+
 @attrs.frozen
 class Request:
     """A request a client sends, before it gets a header.
@@ -284,6 +401,9 @@ class Request:
     channel: str
     msg_type: str
     content: Mapping[str, Any]
+
+
+_make_request = _unchecked_constructor(Request, ("channel", "msg_type", "content"))
 
 
 @attrs.define
@@ -312,13 +432,16 @@ class Session:
 
     def header(self, msg_type: str) -> Header:
         """Return a fresh header of this session."""
-        return Header(
-            msg_id=self.new_msg_id(),
-            msg_type=msg_type,
-            username=self.username,
-            session=self.session_id,
-            date=utcnow(),
-            version=PROTOCOL_VERSION,
+        n = self._counter
+        self._counter = n + 1
+        return _make_header(
+            f"{self.session_id}_{self.pid}_{n}",
+            msg_type,
+            self.username,
+            self.session_id,
+            _now(UTC),
+            PROTOCOL_VERSION,
+            _EMPTY,
         )
 
     def message(
@@ -341,22 +464,26 @@ class Session:
         """
         if parent is None:
             parent_header: Mapping[str, Any] = {}
-        elif isinstance(parent, Message):
-            parent_header = parent.header.to_dict()
-        elif isinstance(parent, Header):
-            parent_header = parent.to_dict()
         else:
-            parent_header = dict(parent.get("header", parent))
-        if isinstance(parent_header.get("date"), _dt.datetime):
-            parent_header = {**parent_header, "date": format_date(parent_header["date"])}
-        return Message(
-            header=self.header(msg_type),
-            parent_header=parent_header,
-            metadata=metadata if metadata is not None else {},
-            content=content if content is not None else {},
-            buffers=tuple(buffers),
+            if isinstance(parent, Message):
+                parent_header = parent.header.to_dict()
+            elif isinstance(parent, Header):
+                parent_header = parent.to_dict()
+            else:
+                parent_header = dict(parent.get("header", parent))
+            if isinstance(parent_header.get("date"), _dt.datetime):
+                parent_header["date"] = format_date(parent_header["date"])
+        return _make_message(
+            self.header(msg_type),
+            parent_header,
+            {} if metadata is None else metadata,
+            {} if content is None else content,
+            buffers if type(buffers) is tuple else tuple(buffers),
         )
 
     def request(self, req: Request, *, metadata: Mapping[str, Any] | None = None) -> Message:
         """Make the message for a built request (see the builders in ``_requests``)."""
         return self.message(req.msg_type, req.content, metadata=metadata)
+
+
+_now = _dt.datetime.now

@@ -13,6 +13,8 @@ import attrs
 
 from ._errors import ReplayError, SignatureError
 
+_compare_digest = hmac.compare_digest
+
 
 def _digestmod(scheme: str) -> str:
     prefix, _, name = scheme.partition("-")
@@ -61,24 +63,33 @@ class Signer:
         return bool(self.key)
 
     def sign(self, parts: Sequence[bytes]) -> bytes:
-        """Return the hex signature of the four serialized parts (``b""`` when unsigned)."""
-        if self._proto is None:
+        """Return the hex signature of the four serialized parts (``b""`` when unsigned).
+
+        Example:
+            >>> Signer(b"").sign([b"{}", b"{}", b"{}", b"{}"])
+            b''
+        """
+        proto = self._proto
+        if proto is None:
             return b""
-        h = self._proto.copy()
+        h = proto.copy()
         h.update(b"".join(parts))  # the same digest as updating part by part
         return h.hexdigest().encode("ascii")
 
     def verify(self, signature: bytes, parts: Sequence[bytes]) -> None:
-        """Check a signature.
+        """Check a signature (any bytes-like object) in constant time.
 
         Raises:
             SignatureError: unsigned while a key is set, or a mismatch.
         """
-        if self._proto is None:
+        proto = self._proto
+        if proto is None:
             return
         if not signature:
             raise SignatureError(reason="message is unsigned but a key is set")
-        if not hmac.compare_digest(bytes(signature), self.sign(parts)):
+        h = proto.copy()
+        h.update(b"".join(parts))
+        if not _compare_digest(signature, h.hexdigest().encode("ascii")):
             raise SignatureError(reason="HMAC does not match")
 
 
