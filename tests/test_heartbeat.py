@@ -1,0 +1,94 @@
+"""The heartbeat actor against real REP peers on inproc sockets, on trio's mock clock.
+
+inproc delivery is synchronous (a send signals the peer's fd before it returns), so the
+autojump clock only jumps when every task really waits for time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import trio
+import trio.testing
+import zmq
+
+from jupervisor.actors import Beat, HeartbeatConfig, Missed, SocketOwner, new_context, run_heartbeat
+from jupervisor.actors._heartbeat import next_tick
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
+async def _echo(sock: zmq.Socket, pings: list[float], *, answer: bool = True) -> None:
+    owner = SocketOwner(sock)
+    while True:
+        for frames in owner.drain():
+            pings.append(trio.current_time())
+            if answer:
+                owner.send(frames)
+        await owner.wait()
+
+
+def test_next_tick() -> None:
+    assert next_tick(0.0, 1.0) == 0.0
+    assert next_tick(0.2, 1.0) == 1.0
+    assert next_tick(3.0, 0.5) == 3.0
+    assert next_tick(3.01, 0.5) == 3.5
+
+
+async def test_heartbeats_started_apart_ping_in_the_same_pass(clock: trio.testing.MockClock) -> None:
+    """Two actors started 0.3 s apart ping on the same grid points after their first round."""
+    ctx = new_context()
+    peers = [ctx.socket(zmq.REP) for _ in range(2)]
+    pings: list[list[float]] = [[], []]
+    events_send, events = trio.open_memory_channel[Beat | Missed](math.inf)
+    try:
+        async with trio.open_nursery() as n:
+            for i, sock in enumerate(peers):
+                sock.bind(f"inproc://hb-{i}")
+                n.start_soon(_echo, sock, pings[i])
+            start = trio.current_time()
+            await n.start(run_heartbeat, HeartbeatConfig(kernel_id="a", endpoint="inproc://hb-0"), ctx, events_send)
+            await trio.sleep(0.3)
+            await n.start(run_heartbeat, HeartbeatConfig(kernel_id="b", endpoint="inproc://hb-1"), ctx, events_send)
+            await trio.sleep(5)
+            n.cancel_scope.cancel()
+    finally:
+        for sock in peers:
+            sock.close(linger=0)
+        ctx.term()
+    first = [p[0] - start for p in pings]
+    assert first == pytest.approx([0.0, 0.3])
+    later = [[round(t - start, 6) for t in p[1:]] for p in pings]
+    assert later[0] == later[1] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    reported = [events.receive_nowait() for _ in range(2)]
+    assert {(type(e), e.kernel_id) for e in reported} == {(Beat, "a"), (Beat, "b")}  # steady beats add nothing
+    with pytest.raises(trio.WouldBlock):
+        events.receive_nowait()
+
+
+async def test_silent_peer_is_missed_once_per_round(clock: trio.testing.MockClock) -> None:
+    """A peer that never echoes yields Missed 1, 2, 3 ... one per grid interval, on a fresh socket each time."""
+    ctx = new_context()
+    peer = ctx.socket(zmq.ROUTER)  # a REP peer would take no second ping before it answered
+    pings: list[float] = []
+    events_send, events = trio.open_memory_channel[Beat | Missed](math.inf)
+    try:
+        async with trio.open_nursery() as n:
+            peer.bind("inproc://hb-silent")
+            n.start_soon(lambda: _echo(peer, pings, answer=False))
+            cfg = HeartbeatConfig(kernel_id="s", endpoint="inproc://hb-silent", interval_s=0.5)
+            await n.start(run_heartbeat, cfg, ctx, events_send)
+            got = []
+            with trio.fail_after(3):
+                while len(got) < 3:
+                    got.append(await events.receive())
+            n.cancel_scope.cancel()
+    finally:
+        peer.close(linger=0)
+        ctx.term()
+    assert got == [Missed("s", 1), Missed("s", 2), Missed("s", 3)]
+    assert pings[:3] == [0.0, 0.5, 1.0]  # each round reached the peer: the replaced REQ socket works
