@@ -7,6 +7,10 @@
 # the first echo after misses (steady beating is the absence of news). Deciding what misses mean is the
 # restarter's job, not this actor's.
 #
+# While the kernel answers, a round costs one wake-up: at the tick the actor checks that
+# the last ping was echoed and sends the next. Only the first round and rounds after a
+# miss wait on the socket, to report the news (and the round trip) at once.
+#
 # Rounds run on a grid (multiples of the interval on trio's clock): each echo may take
 # until the grid point that is 0.5-1.5 intervals away (exactly one interval once on the
 # grid), so every heartbeat actor of a supervisor pings in the same scheduler pass: one
@@ -61,7 +65,7 @@ async def run_heartbeat(
 ) -> None:
     """Ping the kernel every `interval_s` until cancelled, reporting Beat/Missed to `events`."""
     misses = 0
-    first = True
+    steady = False  # the last round was answered: check the next echo at the tick, no wake-up for it
     owner = _connect(ctx, cfg.endpoint)
     task_status.started()
     try:
@@ -72,24 +76,28 @@ async def run_heartbeat(
             ping = b"%d" % int(start * 1e6)
             answered = False
             if owner.send([ping]):
-                while not answered and trio.current_time() < deadline:
-                    for frames in owner.drain():
-                        answered = answered or frames == [ping]
-                    if not answered:
+                if steady:
+                    await trio.sleep_until(deadline)
+                    answered = _echoed(owner, ping)
+                else:
+                    while not (answered := _echoed(owner, ping)) and trio.current_time() < deadline:
                         await owner.wait(deadline - trio.current_time())
-            now = trio.current_time()
             if answered:
-                if misses or first:  # report changes only: steady beats cost no messages
-                    _report(events, Beat(cfg.kernel_id, now - start))
-                misses, first = 0, False
+                if not steady:  # the first echo, or the first after misses: news
+                    _report(events, Beat(cfg.kernel_id, trio.current_time() - start))
+                misses, steady = 0, True
             else:
-                misses += 1
+                misses, steady = misses + 1, False
                 _report(events, Missed(cfg.kernel_id, misses))
                 owner.close()
                 owner = _connect(ctx, cfg.endpoint)
             await trio.sleep_until(deadline)
     finally:
         owner.close()
+
+
+def _echoed(owner: SocketOwner, ping: bytes) -> bool:
+    return any(frames == [ping] for frames in owner.drain())
 
 
 def next_tick(t: float, interval_s: float) -> float:

@@ -9,7 +9,9 @@ import os
 import random
 import resource
 import signal
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,12 +46,20 @@ async def main(n: int) -> None:
                 nursery.start_soon(one)
         print(f"{n} toy kernels started in {time.perf_counter() - t:.1f} s", flush=True)
         await trio.sleep(3)
-        c0, t0 = cpu(), time.perf_counter()
-        await trio.sleep(10)
-        idle_cpu = (cpu() - c0) / (time.perf_counter() - t0) * 100
         me = psutil.Process()
-        print(f"supervisor idle CPU {idle_cpu:.1f}% of a core, RSS {me.memory_info().rss / 2**20:.0f} MB, "
-              f"fds {me.num_fds()}, threads {me.num_threads()}", flush=True)
+        th0 = {th.id: th.user_time + th.system_time for th in me.threads()}
+        c0, t0 = cpu(), time.perf_counter()
+        if os.environ.get("BENCH_PROFILE"):
+            spy = ["py-spy", "record", "-p", str(os.getpid()), "-d", "10", "-r", "500", "-f", "raw", "-o", os.environ["BENCH_PROFILE"], "--nonblocking"]
+            await trio.run_process(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        else:
+            await trio.sleep(10)
+        took = time.perf_counter() - t0
+        idle_cpu = (cpu() - c0) / took * 100
+        main_id = threading.get_native_id()
+        main_cpu = sum(th.user_time + th.system_time - th0.get(th.id, 0) for th in me.threads() if th.id == main_id) / took * 100
+        print(f"supervisor idle CPU {idle_cpu:.1f}% of a core (trio thread {main_cpu:.1f}%, the rest libzmq's I/O thread), "
+              f"RSS {me.memory_info().rss / 2**20:.0f} MB, fds {me.num_fds()}, threads {me.num_threads()}", flush=True)
         victims = random.Random(1).sample(kernels, min(20, n))
         deaths = set()
         async with sup.events(10_000) as events:

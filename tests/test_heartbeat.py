@@ -22,12 +22,13 @@ def clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=0)
 
 
-async def _echo(sock: zmq.Socket, pings: list[float], *, answer: bool = True) -> None:
+async def _echo(sock: zmq.Socket, pings: list[float], *, answer: float = math.inf) -> None:
+    """Echo the first `answer` pings, record the time of every ping."""
     owner = SocketOwner(sock)
     while True:
         for frames in owner.drain():
             pings.append(trio.current_time())
-            if answer:
+            if len(pings) <= answer:
                 owner.send(frames)
         await owner.wait()
 
@@ -79,7 +80,7 @@ async def test_silent_peer_is_missed_once_per_round(clock: trio.testing.MockCloc
     try:
         async with trio.open_nursery() as n:
             peer.bind("inproc://hb-silent")
-            n.start_soon(lambda: _echo(peer, pings, answer=False))
+            n.start_soon(lambda: _echo(peer, pings, answer=0))
             cfg = HeartbeatConfig(kernel_id="s", endpoint="inproc://hb-silent", interval_s=0.5)
             await n.start(run_heartbeat, cfg, ctx, events_send)
             got = []
@@ -92,3 +93,29 @@ async def test_silent_peer_is_missed_once_per_round(clock: trio.testing.MockCloc
         ctx.term()
     assert got == [Missed("s", 1), Missed("s", 2), Missed("s", 3)]
     assert pings[:3] == [0.0, 0.5, 1.0]  # each round reached the peer: the replaced REQ socket works
+
+
+async def test_a_kernel_that_stops_answering_is_missed_at_the_next_tick(clock: trio.testing.MockClock) -> None:
+    """Steady rounds check the echo at the tick: the first unanswered ping is a Missed one interval later."""
+    ctx = new_context()
+    peer = ctx.socket(zmq.ROUTER)
+    pings: list[float] = []
+    events_send, events = trio.open_memory_channel[Beat | Missed](math.inf)
+
+    try:
+        async with trio.open_nursery() as n:
+            peer.bind("inproc://hb-stops")
+            n.start_soon(lambda: _echo(peer, pings, answer=3))
+            start = trio.current_time()
+            await n.start(run_heartbeat, HeartbeatConfig(kernel_id="k", endpoint="inproc://hb-stops"), ctx, events_send)
+            first = await events.receive()
+            missed = await events.receive()
+            missed_at = trio.current_time() - start
+            again = await events.receive()
+            n.cancel_scope.cancel()
+    finally:
+        peer.close(linger=0)
+        ctx.term()
+    assert type(first) is Beat and first.kernel_id == "k"
+    assert missed == Missed("k", 1) and missed_at == pytest.approx(4.0)  # ping at 3.0 went unanswered
+    assert again == Missed("k", 2)
