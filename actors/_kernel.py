@@ -89,6 +89,7 @@ class KernelOptions:
     ip: str = "127.0.0.1"
     start_retries: int = 3
     parent_watch: bool = True  # JPY_PARENT_PID: kernels exit when we die (off to let a new daemon adopt them)
+    preload: bool = True  # fork ipykernel kernels from a preloaded interpreter (actors/_preload.py)
 
 
 @attrs.frozen(kw_only=True)
@@ -502,7 +503,7 @@ class KernelActor:
         signer = info.signer()
         identity = self.session.session_id.encode()
         async with trio.open_nursery() as n:
-            if isinstance(prov, LocalProvisioner):
+            if hasattr(prov, "pump_stderr"):
                 n.start_soon(prov.pump_stderr, self.kernel_id)
             n.start_soon(self._watch_exit, number, prov)
             handles = {}

@@ -94,6 +94,40 @@ class _Signals:
         await self.send_signal(signal.SIGKILL)
 
 
+async def pump_stderr(stream: trio.abc.ReceiveStream | None, tail: collections.deque[str], kernel_id: str) -> None:
+    """Read a kernel's stderr until EOF into `tail` (lines are logged at debug level)."""
+    if stream is None:
+        return
+    pending = b""
+    async with stream:
+        while True:
+            try:
+                chunk = await stream.receive_some(65536)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                break
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                text = line.decode("utf-8", "replace")
+                tail.append(text)
+                event(log, "process.stderr", logging.DEBUG, kernel_id=kernel_id, line=text)
+    if pending:
+        tail.append(pending.decode("utf-8", "replace"))
+
+
+def signal_group(pid: int, signum: int) -> bool:
+    """Signal the process group led by `pid`, else the process; False if neither exists."""
+    for target in (os.killpg, os.kill):
+        try:
+            target(pid, signum)
+            return True
+        except (ProcessLookupError, PermissionError):
+            continue
+    return False
+
+
 @attrs.define(eq=False)
 class LocalProvisioner(_Signals):
     """Runs a kernel as a local child process in its own process group.
@@ -133,26 +167,7 @@ class LocalProvisioner(_Signals):
 
     async def pump_stderr(self, kernel_id: str = "") -> None:
         """Read stderr until EOF, keeping the tail; lines are logged at debug level."""
-        if self._proc is None or self._proc.stderr is None:
-            self._stderr_done.set()
-            return
-        pending = b""
-        async with self._proc.stderr as stream:
-            while True:
-                try:
-                    chunk = await stream.receive_some(65536)
-                except (trio.ClosedResourceError, trio.BrokenResourceError):
-                    break
-                if not chunk:
-                    break
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    text = line.decode("utf-8", "replace")
-                    self._tail.append(text)
-                    event(log, "process.stderr", logging.DEBUG, kernel_id=kernel_id, line=text)
-        if pending:
-            self._tail.append(pending.decode("utf-8", "replace"))
+        await pump_stderr(self._proc.stderr if self._proc is not None else None, self._tail, kernel_id)
         self._stderr_done.set()
 
     def poll(self) -> int | None:
@@ -241,12 +256,7 @@ class AdoptedProcess(_Signals):
         return self._status
 
     async def send_signal(self, signum: int) -> None:
-        for target in (lambda: os.killpg(self.adopted_pid, signum), lambda: os.kill(self.adopted_pid, signum)):
-            try:
-                target()
-                break
-            except (ProcessLookupError, PermissionError):
-                continue
+        signal_group(self.adopted_pid, signum)
         await trio.lowlevel.checkpoint()
 
     async def cleanup(self, restart: bool = False) -> None:

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from .actors import (
     run_kernel,
     run_restarter,
 )
+from .actors._preload import PreloadPool, preloadable
+from .actors._process import LocalProvisioner, Provisioner
 from .protocol import KernelSpec, KernelState
 
 log = logging.getLogger("jupervisor.supervisor")
@@ -94,6 +97,10 @@ class Supervisor:
     _pools: dict[str, list[KernelActor]] = attrs.field(factory=dict)
     _pool_sizes: dict[str, int] = attrs.field(factory=dict)
     _refilling: set[str] = attrs.field(factory=set)
+    _preloads: PreloadPool = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._preloads = PreloadPool(self._nursery)
 
     async def _start_restarter(self) -> None:
         self._restarter = await self._nursery.start(run_restarter, self._bus.publish)
@@ -228,14 +235,17 @@ class Supervisor:
         kid = kernel_id or str(uuid.uuid4())
         if kid in self._actors:
             raise ValueError(f"a kernel with id {kid} exists already")
+        opts = options or self._options
+        extra = dict(env or {})
         launch = KernelLaunch(
             kernel_id=kid,
             spec=spec,
             files=RuntimeConnectionFiles(self._connection_dir),
-            env=dict(env or {}),
+            env=extra,
             cwd=cwd,
-            options=options or self._options,
+            options=opts,
             adopt=adopt,
+            provisioner_factory=self._provisioner_factory(spec, extra) if opts.preload else LocalProvisioner,
         )
         actor: KernelActor = await self._nursery.start(run_kernel, launch, self._ctx, self._ports, self._publish)
         if not pooled:
@@ -243,6 +253,34 @@ class Supervisor:
         if self._restarter is not None:
             self._restarter.post(Supervise(kid, actor.mailbox, restart or self._default_policy, group))
         return Kernel(actor)
+
+    def _provisioner_factory(self, spec: KernelSpec, extra: dict[str, str]) -> Callable[[], Provisioner]:
+        def factory() -> Provisioner:  # called at each launch (restarts too): a preload may be ready by then
+            argv = spec.launch_argv("{connection_file}")
+            return self._preloads.provisioner(argv, extra, spec.launch_env(os.environ, extra))
+
+        return factory
+
+    async def preload(self, kernel_name: str = "python3") -> bool:
+        """Warm a preloaded interpreter for this kernelspec now, so even the first start is a
+        fork (the daemon does this for its default kernel). Kernels otherwise preload on
+        first use: the first start is exec'd, later ones are forked.
+
+        Returns:
+            Whether starts of this kernelspec are now forked (False for kernelspecs that are
+            not ipykernel's standard launcher line, or when preloading is off or failed).
+
+        Raises:
+            NoSuchKernel: no such kernelspec.
+        """
+        spec = get_kernel_spec(kernel_name)
+        argv, env = spec.launch_argv("{connection_file}"), spec.launch_env(os.environ)
+        if not (self._options.preload and preloadable(argv)):
+            return False
+        settled = self._preloads.warm(argv[0], env)
+        if settled is not None:
+            await settled.wait()
+        return self._preloads.is_ready(argv[0], env)
 
     def kernels(self) -> list[Kernel]:
         """Every kernel this supervisor holds (any state but stopped)."""

@@ -112,7 +112,7 @@ async def _chaos(n_kernels: int, duration_s: float, seed: int) -> dict:
 
 
 async def test_chaos_short() -> None:
-    s = await _chaos(n_kernels=6, duration_s=8, seed=7)
+    s = await _chaos(n_kernels=6, duration_s=12, seed=7)  # room for two SIGSTOP verdicts (~4 s each)
     assert s["faults"] >= 5 and s["ok"] > 50
     assert s["wrong"] == 0  # every execute not hit by a fault returned complete, correct outputs
     assert s["died_events"] >= s["faults"] - 1  # each fault was detected (one may land after the end)
@@ -215,7 +215,10 @@ _SUPERVISOR_SCRIPT = """
 import sys, trio, jupervisor
 async def main():
     async with jupervisor.open_supervisor() as sup:
-        ks = [await sup.start_kernel("python3") for _ in range(2)]
+        ks = [await sup.start_kernel("python3")]  # exec'd: the preloaded interpreter is not warm yet
+        assert await sup.preload("python3")
+        ks.append(await sup.start_kernel("python3"))  # forked from the preloaded interpreter
+        assert [type(k._actor.provisioner).__name__ for k in ks] == ["LocalProvisioner", "PreloadedProcess"]
         print(" ".join(str(k.pid) for k in ks), flush=True)
         await trio.sleep_forever()
 trio.run(main)
@@ -224,8 +227,10 @@ trio.run(main)
 
 def test_no_kernel_outlives_a_killed_supervisor() -> None:
     proc = subprocess.Popen([sys.executable, "-c", _SUPERVISOR_SCRIPT], stdout=subprocess.PIPE, text=True)
-    pids = [int(p) for p in proc.stdout.readline().split()]
-    assert len(pids) == 2 and all(alive(p) for p in pids)
+    kernels = [int(p) for p in proc.stdout.readline().split()]
+    assert len(kernels) == 2 and all(alive(p) for p in kernels)
+    pids = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]  # the preload server too
+    assert set(kernels) < set(pids)
     proc.kill()
     proc.wait()
     done = threading.Event()
@@ -235,5 +240,5 @@ def test_no_kernel_outlives_a_killed_supervisor() -> None:
     start = time.monotonic()
     while any(alive(p) for p in pids) and time.monotonic() - start < deadline:
         done.wait(0.1)
-    assert not any(alive(p) for p in pids), f"kernels outlived their supervisor: {pids}"
+    assert not any(alive(p) for p in pids), f"processes outlived their supervisor: {pids}"
     json.dumps(pids)

@@ -1,0 +1,122 @@
+"""Kernels forked from a preloaded interpreter (actors/_preload.py) against real ipykernel."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+import pytest
+import trio
+
+import jupervisor
+from jupervisor.actors import KernelDied
+from jupervisor.actors._preload import preloadable
+
+pytestmark = pytest.mark.integration
+
+
+def provisioner_of(kernel: jupervisor.Kernel) -> str:
+    return type(kernel._actor.provisioner).__name__
+
+
+def test_only_ipykernels_standard_launcher_line_is_preloadable() -> None:
+    assert preloadable(["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"])
+    assert not preloadable(["python", "-m", "ipykernel_launcher", "-f", "{connection_file}", "--matplotlib=inline"])
+    assert not preloadable(["python", "-m", "ipykernel", "-f", "{connection_file}"])
+    assert not preloadable(["python", "-m", "ipykernel_launcher"])
+
+
+async def test_a_forked_kernel_is_a_whole_kernel(tmp_path) -> None:
+    """cwd, per-kernel variables, parent watch, output, interrupt, exit code and stderr tail."""
+    async with jupervisor.open_supervisor() as sup:
+        with trio.fail_after(60):
+            assert await sup.preload("python3")
+            server = next(p for p in psutil.Process().children() if "_preload_server.py" in " ".join(p.cmdline()))
+            k = await sup.start_kernel("python3", cwd=str(tmp_path), env={"KERNEL_USERNAME": "ada"})
+            assert provisioner_of(k) == "PreloadedProcess"
+            assert psutil.Process(k.pid).ppid() == server.pid
+            assert os.getpgid(k.pid) == k.pid  # its own session: signals reach its group only
+            r = await k.execute(
+                "import os, sys; print(os.getcwd(), os.environ['KERNEL_USERNAME'], os.environ['JPY_PARENT_PID'], sys.argv[0])"
+            )
+            cwd, user, parent, argv0 = r.stdout.split()
+            assert (cwd, user, int(parent)) == (str(tmp_path), "ada", server.pid)
+            assert argv0.endswith("ipykernel_launcher.py")
+            assert (await k.execute("21 * 2")).result == "42"
+
+            # interrupt by signal (the default for ipykernel's spec) reaches the forked process
+            async with trio.open_nursery() as n:
+                got: list = []
+
+                async def run() -> None:
+                    got.append(await k.execute("import time; print('go', flush=True); time.sleep(30)"))
+
+                n.start_soon(run)
+                while k.state is not jupervisor.KernelState.BUSY:
+                    await trio.sleep(0.01)
+                await trio.sleep(0.3)  # ipykernel ignores SIGINT until the cell runs
+                await k.interrupt()
+            assert got[0].error is not None and got[0].error.ename == "KeyboardInterrupt"
+
+            # exit code and stderr tail arrive through the preload server
+            events = sup.events()
+            with pytest.raises(KernelDied):
+                await k.execute("import os; os.write(2, b'last words\\n'); os._exit(7)")
+            async for ev in events:
+                if isinstance(ev, jupervisor.KernelDiedEvent):
+                    break
+            assert ev.exit_code == 7
+            assert "last words" in k._actor.last_exit.stderr_tail
+
+
+async def test_restart_and_sigkill_of_a_forked_kernel() -> None:
+    async with jupervisor.open_supervisor() as sup:
+        with trio.fail_after(60):
+            assert await sup.preload("python3")
+            k = await sup.start_kernel("python3")
+            first = k.pid
+            await k.execute("x = 1")
+            await k.restart()
+            assert k.pid != first and provisioner_of(k) == "PreloadedProcess"
+            assert (await k.execute("'x' in dir()")).result == "False"
+            events = sup.events()
+            os.kill(k.pid, signal.SIGKILL)
+            async for ev in events:
+                if isinstance(ev, jupervisor.KernelDiedEvent):
+                    break
+            assert ev.signal == signal.SIGKILL
+            async for ev in events:
+                if isinstance(ev, jupervisor.KernelReady):
+                    break
+            assert (await k.execute("1 + 1")).result == "2"
+
+
+async def test_launch_env_beyond_per_kernel_variables_is_execd() -> None:
+    """A variable the preloaded interpreter did not import with (PYTHONPATH, say) means exec."""
+    async with jupervisor.open_supervisor() as sup:
+        with trio.fail_after(60):
+            assert await sup.preload("python3")
+            k = await sup.start_kernel("python3", env={"PYTHONDONTWRITEBYTECODE": "1"})
+            assert provisioner_of(k) == "LocalProvisioner"
+            assert (await k.execute("import sys; sys.flags.dont_write_bytecode")).result == "1"
+
+
+async def test_preload_off_and_other_kernelspecs_exec(tmp_path) -> None:
+    opts = jupervisor.KernelOptions(preload=False)
+    async with jupervisor.open_supervisor(options=opts) as sup:
+        assert not await sup.preload("python3")
+        k = await sup.start_kernel("python3")
+        assert provisioner_of(k) == "LocalProvisioner"
+    assert not [p for p in psutil.Process().children() if "_preload_server.py" in " ".join(p.cmdline())]
+
+
+async def test_nothing_is_left_after_the_supervisor_closes() -> None:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    async with jupervisor.open_supervisor() as sup:
+        with trio.fail_after(60):
+            assert await sup.preload("python3")
+            ks = [await sup.start_kernel("python3") for _ in range(2)]
+            pids = [k.pid for k in ks]
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    assert left == [] and not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
