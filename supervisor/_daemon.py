@@ -27,8 +27,8 @@ from ._paths import jupervisor_runtime_dir, jupervisor_state_dir
 from ._registry import Registry
 from ._sdnotify import Notifier, listen_fds
 from ._settings import Settings, load_settings
-from ._supervisor import open_supervisor
-from .actors import AdoptedProcess, JupervisorError, KernelFailed, KernelReady, KernelStopped, event
+from ._supervisor import Supervisor, open_supervisor
+from .actors import AdoptedProcess, JupervisorError, KernelFailed, KernelReady, KernelStopped, NoSuchKernel, event
 from .protocol import KernelState
 
 log = logging.getLogger("jupervisor.daemon")
@@ -102,6 +102,7 @@ async def run_daemon(
             if notifier.watchdog_s:
                 n.start_soon(_watchdog, notifier, notifier.watchdog_s / 2)
             n.start_soon(_status, notifier, sup)
+            n.start_soon(_preload, sup)
             if d.cull_idle_timeout_s > 0:
                 n.start_soon(_cull, gateway, d)
             event(log, "daemon.ready", urls=",".join(urls), state_dir=str(state_dir), token_file=str(token_file))
@@ -151,6 +152,14 @@ async def _follow_events(sup: Any, gateway: Gateway, registry: Registry) -> None
             gateway.note_event(ev)
             if isinstance(ev, (KernelReady, KernelStopped, KernelFailed)):
                 changed.set()
+
+
+async def _preload(sup: Supervisor) -> None:
+    """Warm the preloaded interpreter for python3 so even the first start is a fork."""
+    try:
+        await sup.preload("python3")
+    except NoSuchKernel:
+        pass
 
 
 async def _readopt(sup: Any, registry: Registry, settings: Settings, *, adopt: bool) -> None:
