@@ -59,6 +59,7 @@ class Preload:
     _sock: socket.socket
     _pending: collections.deque[Promise[int]] = attrs.field(factory=collections.deque)
     _exits: dict[int, Promise[int]] = attrs.field(factory=dict)
+    _sending: trio.Lock = attrs.field(factory=trio.Lock)
     alive: bool = True
 
     async def spawn(self, argv: Sequence[str], env: Mapping[str, str], cwd: str | None, fds: list[int]) -> tuple[int, Promise[int]]:
@@ -71,16 +72,17 @@ class Preload:
             raise PreloadError("the preload server is gone")
         payload = json.dumps({"argv": list(argv), "env": dict(env), "cwd": cwd}).encode()
         reply: Promise[int] = Promise()
-        try:
-            await trio.lowlevel.wait_writable(self._sock)
-            socket.send_fds(self._sock, [payload], fds)
-        except OSError as exc:
-            raise PreloadError(f"cannot reach the preload server: {exc}") from None
-        self._pending.append(reply)
-        try:
-            pid = await reply.wait()
-        except PreloadError:
-            raise
+        async with self._sending:  # requests go out (and replies come back) in order
+            while True:
+                try:
+                    socket.send_fds(self._sock, [payload], fds)
+                    break
+                except BlockingIOError:
+                    await trio.lowlevel.wait_writable(self._sock)
+                except OSError as exc:
+                    raise PreloadError(f"cannot reach the preload server: {exc}") from None
+            self._pending.append(reply)
+        pid = await reply.wait()
         exited: Promise[int] = Promise()
         self._exits[pid] = exited
         return pid, exited

@@ -224,6 +224,15 @@ async def bench_ours(n_exec: int, n_many: int) -> dict:
         out["slow_lines"], out["slow_idle"] = r.stdout.count("\n"), True
         t = time.perf_counter()
         await k.shutdown()
+        out["shutdown_exec"] = time.perf_counter() - t
+        # the same with the preloaded interpreter warm (the first start warmed it)
+        assert await sup.preload("python3")
+        t = time.perf_counter()
+        k = await sup.start_kernel("python3")
+        out["start_preloaded"] = time.perf_counter() - t
+        await k.execute("pass")
+        t = time.perf_counter()
+        await k.shutdown()
         out["shutdown"] = time.perf_counter() - t
         # SIGKILL -> a new kernel answers
         k = await sup.start_kernel("python3")
@@ -277,6 +286,7 @@ async def bench_ours(n_exec: int, n_many: int) -> dict:
                 n.start_soon(one)
         out["start_many"] = time.perf_counter() - t
         out["start_many_ok"] = len(many)
+        out["start_many_forked"] = sum(type(k._actor.provisioner).__name__ == "PreloadedProcess" for k in many)
         proc = psutil.Process()
         out["idle_threads"], out["idle_fds"] = proc.num_threads(), proc.num_fds()
         out["idle_rss"] = proc.memory_info().rss
@@ -313,9 +323,10 @@ def main() -> None:
     print("jupyter_client ...", flush=True)
     b = bench_jc(n_exec, n_many)
     ms, us = 1000, 1e6
-    row("start one kernel until it answers", "ms", a["start"] * ms, b["start"] * ms)
+    row("start one kernel until it answers (cold: exec, as jupyter_client)", "ms", a["start"] * ms, b["start"] * ms)
+    row("start one kernel until it answers (forked from the preloaded interpreter)", "ms", a["start_preloaded"] * ms, b["start"] * ms)
     row("start from a warm pool (kernel handed out, answering)", "ms", a["warm"] * ms, None)
-    row(f"start {n_many} kernels concurrently (all answered: {a['start_many_ok']}/{b['start_many_ok']})", "ms", a["start_many"] * ms, b["start_many"] * ms)
+    row(f"start {n_many} kernels concurrently (all answered: {a['start_many_ok']}/{b['start_many_ok']}; forked {a['start_many_forked']})", "ms", a["start_many"] * ms, b["start_many"] * ms)
     row("SIGKILL until a new kernel answers", "ms", a["sigkill"] * ms, (b["sigkill"] or 0) * ms)
     row("SIGKILL: exit noticed after", "ms", a["sigkill_noticed"] * ms, None)
     row("SIGSTOP: waiting caller released after", "ms", a.get("sigstop", float("nan")) * ms, None)
@@ -326,7 +337,8 @@ def main() -> None:
     row(f"20k print lines, consumer keeps up (lines {a['print_items']}/{b['print_items']})", "lines/s", a["print_rate"], b["print_rate"], "higher")
     row("20k print lines, read after the reply: lines received", "lines", a["slow_lines"], b["slow_lines"], "higher")
     row(f"5k display() messages (got {a['displays']}/{b['displays']})", "msg/s", a["display_rate"], b["display_rate"], "higher")
-    row("graceful shutdown of one kernel", "ms", a["shutdown"] * ms, b["shutdown"] * ms)
+    row("graceful shutdown of one kernel (exec'd)", "ms", a["shutdown_exec"] * ms, b["shutdown"] * ms)
+    row("graceful shutdown of one kernel (forked)", "ms", a["shutdown"] * ms, b["shutdown"] * ms)
     row(f"graceful shutdown of {n_many} at once", "ms", a["shutdown_many"] * ms, b["shutdown_many"] * ms)
     row(f"{n_many} idle kernels monitored: threads", "", a["idle_threads"], b["idle_threads"])
     row(f"{n_many} idle kernels monitored: fds", "", a["idle_fds"], b["idle_fds"])
