@@ -120,3 +120,28 @@ async def test_nothing_is_left_after_the_supervisor_closes() -> None:
             pids = [k.pid for k in ks]
     left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     assert left == [] and not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+
+
+async def test_jupyter_client_drives_a_forked_kernel() -> None:
+    """Wire compatibility: jupyter_client's own client, from the connection file, as `jupyter console --existing` does."""
+    from jupyter_client import BlockingKernelClient
+
+    def drive(connection_file: str) -> list[str]:
+        kc = BlockingKernelClient(connection_file=connection_file)
+        kc.load_connection_file()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=30)
+            out: list[str] = []
+            kc.execute_interactive("print('hello from a fork')", output_hook=lambda m: out.append(m["content"].get("text", "")), timeout=30)
+            return out
+        finally:
+            kc.stop_channels()
+
+    async with jupervisor.open_supervisor() as sup:
+        with trio.fail_after(60):
+            assert await sup.preload("python3")
+            k = await sup.start_kernel("python3")
+            assert provisioner_of(k) == "PreloadedProcess"
+            out = await trio.to_thread.run_sync(drive, str(k.connection_file))
+    assert "hello from a fork\n" in out
