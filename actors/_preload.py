@@ -27,7 +27,7 @@ import trio
 
 from ._log import event
 from ._mailbox import Promise
-from ._process import ExitStatus, LocalProvisioner, Provisioner, _Signals, pump_stderr, signal_group
+from ._process import ExitStatus, LocalProvisioner, Provisioner, _StderrTail, pump_stderr, signal_group
 
 log = logging.getLogger("jupervisor.preload")
 
@@ -184,7 +184,7 @@ class PreloadPool:
         full = dict(env)
         ready = self._ready.get((argv[0], env_key(full)))
         if ready is not None and ready.alive:
-            return PreloadedProcess(ready)
+            return PreloadedProcess(preload=ready)
         self.warm(argv[0], full)
         return LocalProvisioner()
 
@@ -221,21 +221,14 @@ class PreloadPool:
 
 
 @attrs.define(eq=False)
-class PreloadedProcess(_Signals):
+class PreloadedProcess(_StderrTail):
     """A kernel forked by a preload server: in its own session, stderr piped to us."""
 
-    preload: Preload
-    tail_lines: int = 40
+    preload: Preload = attrs.field(kw_only=True)
     _pid: int | None = attrs.field(default=None, init=False)
     _pidfd: int | None = attrs.field(default=None, init=False)
     _exited: Promise[int] | None = attrs.field(default=None, init=False)
     _stderr: trio.lowlevel.FdStream | None = attrs.field(default=None, init=False)
-    _tail: collections.deque[str] = attrs.field(init=False)
-    _status: ExitStatus | None = attrs.field(default=None, init=False)
-    _stderr_done: trio.Event = attrs.field(factory=trio.Event, init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self._tail = collections.deque(maxlen=self.tail_lines)
 
     @property
     def pid(self) -> int | None:
@@ -298,7 +291,7 @@ class PreloadedProcess(_Signals):
             with trio.move_on_after(0.2):
                 await self._stderr_done.wait()
             if self._status is None:
-                tail = "\n".join(self._tail)
+                tail = self.stderr_tail()
                 self._status = ExitStatus.from_returncode(rc, tail) if rc is not None else ExitStatus(None, None, tail)
         return self._status
 
@@ -319,6 +312,4 @@ class PreloadedProcess(_Signals):
             os.close(self._pidfd)
             self._pidfd = None
 
-    def stderr_tail(self) -> str:
-        return "\n".join(self._tail)
 

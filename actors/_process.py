@@ -129,21 +129,30 @@ def signal_group(pid: int, signum: int) -> bool:
 
 
 @attrs.define(eq=False)
-class LocalProvisioner(_Signals):
-    """Runs a kernel as a local child process in its own process group.
-
-    The owner must run `pump_stderr` in a nursery after `launch` so stderr never fills
-    its pipe.
-    """
+class _StderrTail(_Signals):
+    """The last `tail_lines` lines a kernel wrote to stderr, for error reports."""
 
     tail_lines: int = 40
-    _proc: trio.Process | None = attrs.field(default=None, init=False)
     _tail: collections.deque[str] = attrs.field(init=False)
     _status: ExitStatus | None = attrs.field(default=None, init=False)
     _stderr_done: trio.Event = attrs.field(factory=trio.Event, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._tail = collections.deque(maxlen=self.tail_lines)
+
+    def stderr_tail(self) -> str:
+        return "\n".join(self._tail)
+
+
+@attrs.define(eq=False)
+class LocalProvisioner(_StderrTail):
+    """Runs a kernel as a local child process in its own process group.
+
+    The owner must run `pump_stderr` in a nursery after `launch` so stderr never fills
+    its pipe.
+    """
+
+    _proc: trio.Process | None = attrs.field(default=None, init=False)
 
     @property
     def pid(self) -> int | None:
@@ -210,9 +219,6 @@ class LocalProvisioner(_Signals):
             self._proc.kill()
             with trio.move_on_after(5):
                 await self._proc.wait()
-
-    def stderr_tail(self) -> str:
-        return "\n".join(self._tail)
 
 
 @attrs.define(eq=False)

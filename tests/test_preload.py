@@ -16,6 +16,18 @@ from jupervisor.actors._preload import preloadable
 pytestmark = pytest.mark.integration
 
 
+def preload_servers() -> list[psutil.Process]:
+    """Our children running the preload server (zombies and vanished ones skipped)."""
+    found = []
+    for p in psutil.Process().children():
+        try:
+            if "_preload_server.py" in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
 def provisioner_of(kernel: jupervisor.Kernel) -> str:
     return type(kernel._actor.provisioner).__name__
 
@@ -32,7 +44,7 @@ async def test_a_forked_kernel_is_a_whole_kernel(tmp_path) -> None:
     async with jupervisor.open_supervisor() as sup:
         with trio.fail_after(60):
             assert await sup.preload("python3")
-            server = next(p for p in psutil.Process().children() if "_preload_server.py" in " ".join(p.cmdline()))
+            (server,) = preload_servers()
             k = await sup.start_kernel("python3", cwd=str(tmp_path), env={"KERNEL_USERNAME": "ada"})
             assert provisioner_of(k) == "PreloadedProcess"
             assert psutil.Process(k.pid).ppid() == server.pid
@@ -108,7 +120,7 @@ async def test_preload_off_and_other_kernelspecs_exec(tmp_path) -> None:
         assert not await sup.preload("python3")
         k = await sup.start_kernel("python3")
         assert provisioner_of(k) == "LocalProvisioner"
-    assert not [p for p in psutil.Process().children() if "_preload_server.py" in " ".join(p.cmdline())]
+    assert preload_servers() == []
 
 
 async def test_nothing_is_left_after_the_supervisor_closes() -> None:
