@@ -75,10 +75,7 @@ async def run_daemon(
     notifier = Notifier()
     current = {"settings": settings}
     registry = Registry(state_dir / "kernels.json")
-    # kernels meant to outlive a daemon crash are exec'd: a forked one's process and exit code
-    # belong to the crashed daemon's preload server (re-adopting those is not covered yet)
-    options = attrs.evolve(settings.kernels, parent_watch=not d.adopt_kernels,
-                           preload=settings.kernels.preload and not d.adopt_kernels)
+    options = attrs.evolve(settings.kernels, parent_watch=not d.adopt_kernels)
     async with open_supervisor(options=options, restart=settings.restart,
                                connection_dir=runtime_dir / "kernels") as sup:
         await _readopt(sup, registry, settings, adopt=d.adopt_kernels)

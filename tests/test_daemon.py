@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -216,8 +217,15 @@ async def _execute_over_ws(url: str, code: str) -> str:
     return text
 
 
-def test_sigkilled_daemon_readopts_its_kernels_with_their_state(tmp_path: Path) -> None:
-    d = Daemon(tmp_path)
+@pytest.mark.parametrize("preload", [False, True], ids=["execd", "forked"])
+def test_sigkilled_daemon_readopts_its_kernels_with_their_state(tmp_path: Path, preload: bool) -> None:
+    """Kernels outlive a SIGKILLed daemon (adopt_kernels), exec'd or forked by its (now gone) preload server."""
+    d = Daemon(tmp_path, extra="" if preload else "[kernels]\npreload = false\n")
+    if preload:  # both kernels below are forked once the daemon's preload server is ready
+        deadline = time.monotonic() + 30
+        while not any("event=preload.ready" in line for line in d.log):
+            assert time.monotonic() < deadline, "".join(d.log)
+            d.log.append(d.proc.stderr.readline())
     auth = {"Authorization": f"token {d.token}"}
     with httpx.Client(base_url=d.url, headers=auth, timeout=60) as c:
         kid = c.post("/api/kernels", json={"name": "python3"}).json()["id"]
@@ -231,6 +239,7 @@ def test_sigkilled_daemon_readopts_its_kernels_with_their_state(tmp_path: Path) 
     registry = json.loads((d.state / "kernels.json").read_text())
     pids = {row["id"]: row["pid"] for row in registry["kernels"]}
     assert set(pids) == {kid, gone_kid}
+    assert (psutil.Process(pids[kid]).ppid() == d.proc.pid) is not preload  # forked: the preload server's child
     d.proc.kill()
     d.proc.wait(10)
     os.kill(pids[gone_kid], signal.SIGKILL)  # this one dies while no daemon watches
@@ -243,9 +252,10 @@ def test_sigkilled_daemon_readopts_its_kernels_with_their_state(tmp_path: Path) 
             assert ws(d2.url, "print(secret + 1)") == "42\n"  # its state is intact
             os.kill(pids[kid], signal.SIGKILL)  # supervision resumed: it is restarted
             deadline = time.monotonic() + 30
-            while True:
+            while True:  # a new process is registered and answers (a stale "idle" may precede the death notice)
                 model = c.get(f"/api/kernels/{kid}").json()
-                if model["execution_state"] == "idle" and not psutil_alive(pids[kid]):
+                registered = {row["id"]: row["pid"] for row in json.loads((d.state / "kernels.json").read_text())["kernels"]}
+                if model["execution_state"] == "idle" and registered.get(kid) not in (None, pids[kid]):
                     break
                 assert time.monotonic() < deadline, model
                 time.sleep(0.1)
