@@ -18,7 +18,7 @@ import attrs
 
 
 # plain ints: pyzmq's enum flags cost a Python call per operation on the hot path
-_EVENTS, _POLLIN, _RCVMORE = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.RCVMORE)
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 _NOBLOCK, _SNDMORE = int(zmq.NOBLOCK), int(zmq.NOBLOCK | zmq.SNDMORE)
 
 
@@ -73,10 +73,12 @@ class SocketOwner:
         for _ in range(self.max_batch):
             if not get(_EVENTS) & _POLLIN:
                 break
-            try:
-                parts = [recv(_NOBLOCK)]
-                while get(_RCVMORE):
-                    parts.append(recv(_NOBLOCK))
+            try:  # zero-copy frames tell `more` without a getsockopt call; .bytes copies out
+                frame = recv(_NOBLOCK, copy=False)
+                parts = [frame.bytes]
+                while frame.more:
+                    frame = recv(_NOBLOCK, copy=False)
+                    parts.append(frame.bytes)
             except zmq.Again:
                 break
             except zmq.ZMQError as exc:
