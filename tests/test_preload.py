@@ -157,3 +157,26 @@ async def test_jupyter_client_drives_a_forked_kernel() -> None:
             assert provisioner_of(k) == "PreloadedProcess"
             out = await trio.to_thread.run_sync(drive, str(k.connection_file))
     assert "hello from a fork\n" in out
+
+
+async def test_a_python_without_ipykernel_falls_back_and_reports_the_real_error(tmp_path) -> None:
+    """The preload server cannot start: starts are exec'd and fail with the kernel's own exit code and stderr."""
+    fake = tmp_path / "python-without-ipykernel"
+    fake.write_text("#!/bin/sh\necho \"No module named ipykernel_launcher\" >&2\nexit 1\n")
+    fake.chmod(0o755)
+    spec = jupervisor.KernelSpec(
+        name="broken", display_name="broken", language="python",
+        argv=[str(fake), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    )
+    async with jupervisor.open_supervisor() as sup:
+        with trio.fail_after(30):
+            for _ in range(3):  # the first warms the (failing) preload; later ones must not wait on it
+                with pytest.raises(jupervisor.KernelStartError) as info:
+                    await sup.start_kernel(spec=spec)
+                assert info.value.exit_code == 1
+                assert "No module named ipykernel_launcher" in info.value.stderr_tail
+            env = spec.launch_env(os.environ)
+            settled = sup._preloads.warm(str(fake), env)  # the one the first start warmed
+            await settled.wait()
+            assert not sup._preloads.is_ready(str(fake), env)
+    assert preload_servers() == []
