@@ -46,6 +46,11 @@ def q(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(p * (len(s) - 1) + 0.5))]
 
 
+def pss(pids: list[int]) -> float:
+    """Proportional set size of these processes together (shared pages split between sharers)."""
+    return sum(psutil.Process(p).memory_full_info().pss for p in pids)
+
+
 def cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -138,6 +143,7 @@ def bench_jc(n_exec: int, n_many: int) -> dict:
     proc = psutil.Process()
     out["idle_threads"], out["idle_fds"] = proc.num_threads(), proc.num_fds()
     out["idle_rss"] = proc.memory_info().rss
+    out["kernels_pss"] = pss([km.provisioner.pid for km, _ in pairs])
     c0, t0 = cpu(), time.perf_counter()
     time.sleep(3)
     out["idle_cpu"] = (cpu() - c0) / (time.perf_counter() - t0)
@@ -290,6 +296,8 @@ async def bench_ours(n_exec: int, n_many: int) -> dict:
         proc = psutil.Process()
         out["idle_threads"], out["idle_fds"] = proc.num_threads(), proc.num_fds()
         out["idle_rss"] = proc.memory_info().rss
+        servers = [c.pid for c in proc.children() if "_preload_server.py" in " ".join(c.cmdline())]
+        out["kernels_pss"] = pss([k.pid for k in many] + servers)  # the preload server's share counts too
         c0, t0 = cpu(), time.perf_counter()
         await trio.sleep(3)
         out["idle_cpu"] = (cpu() - c0) / (time.perf_counter() - t0)
@@ -344,6 +352,7 @@ def main() -> None:
     row(f"{n_many} idle kernels monitored: fds", "", a["idle_fds"], b["idle_fds"])
     row(f"{n_many} idle kernels monitored: RSS", "MB", a["idle_rss"] / 2**20, b["idle_rss"] / 2**20)
     row(f"{n_many} idle kernels monitored: CPU", "% core", a["idle_cpu"] * 100, b["idle_cpu"] * 100)
+    row(f"{n_many} idle kernels: their processes' PSS (ours: forked, with the preload server)", "MB", a["kernels_pss"] / 2**20, b["kernels_pss"] / 2**20)
     table = render()
     print(table)
     if args.record:
