@@ -213,11 +213,15 @@ class PreloadPool:
 
         try:
             await run_preload(slot[0], env, on_ready)
-        except PreloadError as exc:
+            # the server went away after it was ready (killed, say): the next launch warms a new one
+            event(log, "preload.lost", logging.WARNING, python=slot[0])
+            del self._settled[slot]
+        except PreloadError as exc:  # it never came up: do not try again
             event(log, "preload.unavailable", logging.INFO, python=slot[0], reason=str(exc))
-        finally:
-            self._ready.pop(slot, None)
             self._settled[slot].set()
+        finally:
+            if self._ready.get(slot) is not None and not self._ready[slot].alive:
+                del self._ready[slot]
 
 
 @attrs.define(eq=False)
@@ -243,7 +247,8 @@ class PreloadedProcess(_StderrTail):
         """
         read_end, write_end = os.pipe()
         try:
-            self._pid, self._exited = await self.preload.spawn(argv, env, cwd, [1, write_end])
+            # cwd None means ours now, as with exec (not the server's, fixed when it started)
+            self._pid, self._exited = await self.preload.spawn(argv, env, cwd or os.getcwd(), [1, write_end])
         except PreloadError as exc:
             os.close(read_end)
             raise OSError(str(exc)) from None

@@ -180,3 +180,24 @@ async def test_a_python_without_ipykernel_falls_back_and_reports_the_real_error(
             await settled.wait()
             assert not sup._preloads.is_ready(str(fake), env)
     assert preload_servers() == []
+
+
+async def test_a_killed_preload_server_is_replaced_and_its_kernels_restarted() -> None:
+    """Its kernels watch it as their parent, so they exit with it; the policy restarts them and a new server warms."""
+    async with jupervisor.open_supervisor() as sup:
+        with trio.fail_after(60):
+            assert await sup.preload("python3")
+            k = await sup.start_kernel("python3")
+            assert provisioner_of(k) == "PreloadedProcess"
+            (server,) = preload_servers()
+            events = sup.events()
+            server.kill()
+            async for ev in events:
+                if isinstance(ev, jupervisor.KernelReady) and ev.kernel_id == k.id:
+                    break
+            assert (await k.execute("1 + 1")).result == "2"  # restarted (exec'd while a new server warms)
+            assert await sup.preload("python3")
+            (again,) = preload_servers()
+            assert again.pid != server.pid
+            k2 = await sup.start_kernel("python3")
+            assert provisioner_of(k2) == "PreloadedProcess"
