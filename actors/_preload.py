@@ -231,6 +231,7 @@ class PreloadedProcess(_StderrTail):
     preload: Preload = attrs.field(kw_only=True)
     _pid: int | None = attrs.field(default=None, init=False)
     _pidfd: int | None = attrs.field(default=None, init=False)
+    _pidfd_waited: bool = attrs.field(default=False, init=False)
     _exited: Promise[int] | None = attrs.field(default=None, init=False)
     _stderr: trio.lowlevel.FdStream | None = attrs.field(default=None, init=False)
 
@@ -282,11 +283,19 @@ class PreloadedProcess(_StderrTail):
             rc: int | None = None
             try:
                 if self._pidfd is not None:
-                    fd = os.dup(self._pidfd)  # one fd per waiting task (trio allows one waiter per fd)
+                    # trio allows one waiter per fd: the first waits on the pidfd, others on a dup
+                    first = not self._pidfd_waited
+                    fd = self._pidfd if first else os.dup(self._pidfd)
+                    self._pidfd_waited = True
                     try:
                         await trio.lowlevel.wait_readable(fd)
+                    except trio.ClosedResourceError:
+                        pass  # cleanup closed it: the process is gone
                     finally:
-                        os.close(fd)
+                        if first:
+                            self._pidfd_waited = False
+                        else:
+                            os.close(fd)
                     with trio.move_on_after(1):
                         rc = await self._exited.wait()
                 else:
@@ -314,6 +323,7 @@ class PreloadedProcess(_StderrTail):
         with trio.move_on_after(5):
             await self.wait()
         if self._pidfd is not None:
+            trio.lowlevel.notify_closing(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
 
