@@ -7,6 +7,8 @@ autojump clock only jumps when every task really waits for time.
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -71,51 +73,48 @@ async def test_heartbeats_started_apart_ping_in_the_same_pass(clock: trio.testin
         events.receive_nowait()
 
 
-async def test_silent_peer_is_missed_once_per_round(clock: trio.testing.MockClock) -> None:
-    """A peer that never echoes yields Missed 1, 2, 3 ... one per grid interval, on a fresh socket each time."""
+@asynccontextmanager
+async def _silent_after(endpoint: str, answer: int) -> AsyncIterator[tuple[zmq.Context, list[float], trio.Nursery]]:
+    """A ROUTER peer on `endpoint` echoing the first `answer` pings (a REP peer would take no
+    second ping before it answered); yields the context, the ping times and a nursery."""
     ctx = new_context()
-    peer = ctx.socket(zmq.ROUTER)  # a REP peer would take no second ping before it answered
+    peer = ctx.socket(zmq.ROUTER)
     pings: list[float] = []
-    events_send, events = trio.open_memory_channel[Beat | Missed](math.inf)
     try:
         async with trio.open_nursery() as n:
-            peer.bind("inproc://hb-silent")
-            n.start_soon(lambda: _echo(peer, pings, answer=0))
-            cfg = HeartbeatConfig(kernel_id="s", endpoint="inproc://hb-silent", interval_s=0.5)
-            await n.start(run_heartbeat, cfg, ctx, events_send)
-            got = []
-            with trio.fail_after(3):
-                while len(got) < 3:
-                    got.append(await events.receive())
+            peer.bind(endpoint)
+            n.start_soon(lambda: _echo(peer, pings, answer=answer))
+            yield ctx, pings, n
             n.cancel_scope.cancel()
     finally:
         peer.close(linger=0)
         ctx.term()
+
+
+async def test_silent_peer_is_missed_once_per_round(clock: trio.testing.MockClock) -> None:
+    """A peer that never echoes yields Missed 1, 2, 3 ... one per grid interval, on a fresh socket each time."""
+    events_send, events = trio.open_memory_channel[Beat | Missed](math.inf)
+    async with _silent_after("inproc://hb-silent", 0) as (ctx, pings, n):
+        cfg = HeartbeatConfig(kernel_id="s", endpoint="inproc://hb-silent", interval_s=0.5)
+        await n.start(run_heartbeat, cfg, ctx, events_send)
+        got = []
+        with trio.fail_after(3):
+            while len(got) < 3:
+                got.append(await events.receive())
     assert got == [Missed("s", 1), Missed("s", 2), Missed("s", 3)]
     assert pings[:3] == [0.0, 0.5, 1.0]  # each round reached the peer: the replaced REQ socket works
 
 
 async def test_a_kernel_that_stops_answering_is_missed_at_the_next_tick(clock: trio.testing.MockClock) -> None:
     """Steady rounds check the echo at the tick: the first unanswered ping is a Missed one interval later."""
-    ctx = new_context()
-    peer = ctx.socket(zmq.ROUTER)
-    pings: list[float] = []
     events_send, events = trio.open_memory_channel[Beat | Missed](math.inf)
-
-    try:
-        async with trio.open_nursery() as n:
-            peer.bind("inproc://hb-stops")
-            n.start_soon(lambda: _echo(peer, pings, answer=3))
-            start = trio.current_time()
-            await n.start(run_heartbeat, HeartbeatConfig(kernel_id="k", endpoint="inproc://hb-stops"), ctx, events_send)
-            first = await events.receive()
-            missed = await events.receive()
-            missed_at = trio.current_time() - start
-            again = await events.receive()
-            n.cancel_scope.cancel()
-    finally:
-        peer.close(linger=0)
-        ctx.term()
+    async with _silent_after("inproc://hb-stops", 3) as (ctx, pings, n):
+        start = trio.current_time()
+        await n.start(run_heartbeat, HeartbeatConfig(kernel_id="k", endpoint="inproc://hb-stops"), ctx, events_send)
+        first = await events.receive()
+        missed = await events.receive()
+        missed_at = trio.current_time() - start
+        again = await events.receive()
     assert type(first) is Beat and first.kernel_id == "k"
     assert missed == Missed("k", 1) and missed_at == pytest.approx(4.0)  # ping at 3.0 went unanswered
     assert again == Missed("k", 2)
