@@ -170,6 +170,7 @@ class PreloadPool:
     limit: int = 2
     _ready: dict[tuple[str, frozenset[tuple[str, str]]], Preload] = attrs.field(factory=dict)
     _settled: dict[tuple[str, frozenset[tuple[str, str]]], trio.Event] = attrs.field(factory=dict)
+    _deferred: dict[tuple[str, frozenset[tuple[str, str]]], dict[str, str]] = attrs.field(factory=dict)
 
     def provisioner(self, argv: Sequence[str], extra: Mapping[str, str], env: Mapping[str, str]) -> Provisioner:
         """A provisioner for this launch: forked from a ready preload, else exec'd (warming one up).
@@ -185,8 +186,16 @@ class PreloadPool:
         ready = self._ready.get((argv[0], env_key(full)))
         if ready is not None and ready.alive:
             return PreloadedProcess(preload=ready)
-        self.warm(argv[0], full)
+        # warm once this start is over (`kick`): on two cores the server's imports would
+        # slow down the very kernel being exec'd now
+        self._deferred[(argv[0], env_key(full))] = full
         return LocalProvisioner()
+
+    def kick(self) -> None:
+        """Warm the preloads that launches asked for (called when a start has finished)."""
+        deferred, self._deferred = self._deferred, {}
+        for (python, _), env in deferred.items():
+            self.warm(python, env)
 
     def warm(self, python: str, env: Mapping[str, str]) -> trio.Event | None:
         """Start a preload actor for `python` and `env` in the background (once; within the limit).

@@ -85,7 +85,8 @@ class Exchange:
         ch = self.channels
         self.request = ch.session.request(self.req, metadata=self.metadata)
         self.idle = not self.wait_for_idle
-        send, self._receive = trio.open_memory_channel[Failure | Incoming](self.buffer)
+        # not open_memory_channel[...]: subscripting builds typing objects on every request
+        send, self._receive = trio.open_memory_channel(self.buffer)
         names = ["iopub", self.req.channel] + (["stdin"] if self.req.channel == "shell" else [])
         # A Watch needs no wake-up: each channel actor reads its inbox before its socket,
         # so the Watch is in place before any answer to the Send below can be routed.

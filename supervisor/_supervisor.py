@@ -26,6 +26,7 @@ from .actors import (
     KernelEvent,
     KernelLaunch,
     KernelOptions,
+    KernelReady,
     KernelStopped,
     Mailbox,
     NoSuchKernel,
@@ -111,6 +112,8 @@ class Supervisor:
         return self._bus
 
     def _publish(self, ev: KernelEvent) -> None:
+        if isinstance(ev, KernelReady):
+            self._preloads.kick()  # a restart's launch may have asked for a preload too
         if isinstance(ev, KernelStopped):
             self._actors.pop(ev.kernel_id, None)
             for pool in self._pools.values():
@@ -247,7 +250,10 @@ class Supervisor:
             adopt=adopt,
             provisioner_factory=self._provisioner_factory(spec, extra) if opts.preload else LocalProvisioner,
         )
-        actor: KernelActor = await self._nursery.start(run_kernel, launch, self._ctx, self._ports, self._publish)
+        try:
+            actor: KernelActor = await self._nursery.start(run_kernel, launch, self._ctx, self._ports, self._publish)
+        finally:
+            self._preloads.kick()  # warm what this start asked for, now that it no longer competes for CPU
         if not pooled:
             self._actors[kid] = actor
         if self._restarter is not None:
