@@ -26,6 +26,7 @@ import attrs
 import trio
 
 from ._log import event
+from ._errors import unwrap_group
 from ._mailbox import Promise
 from ._process import ExitStatus, LocalProvisioner, Provisioner, _StderrTail, pump_stderr, signal_group
 
@@ -116,7 +117,7 @@ async def run_preload(python: str, env: Mapping[str, str], on_ready: Callable[[P
     try:
         proc = await trio.lowlevel.open_process(
             [python, SERVER, str(theirs.fileno())], env=dict(env), pass_fds=(theirs.fileno(),),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
     except OSError as exc:
         ours.close()
@@ -124,20 +125,37 @@ async def run_preload(python: str, env: Mapping[str, str], on_ready: Callable[[P
     finally:
         theirs.close()
     handle: Preload | None = None
+    tail: collections.deque[str] = collections.deque(maxlen=20)
     try:
-        with trio.move_on_after(60):
-            hello = await _receive(ours)
-        if not hello or "ready" not in hello or hello.get("threads") != 1:
-            raise PreloadError(f"the preload server did not start (it said {hello!r})")
-        handle = Preload(python, env_key(env), proc.pid, ours)
-        event(log, "preload.ready", pid=proc.pid, python=python)
-        on_ready(handle)
-        while (msg := await _receive(ours)) is not None:
-            handle._dispatch(msg)
+        async with trio.open_nursery() as n:
+            pumped = trio.Event()
+
+            async def pump() -> None:  # read always: a full pipe would block the server
+                await pump_stderr(proc.stderr, tail, "preload")
+                pumped.set()
+
+            n.start_soon(pump)
+            with trio.move_on_after(60):
+                hello = await _receive(ours)
+            if not hello or "ready" not in hello or hello.get("threads") != 1:
+                with trio.move_on_after(1):
+                    await pumped.wait()  # its last words
+                said = "\n".join(tail)[-2000:] or repr(hello)
+                raise PreloadError(f"the preload server did not start: {said}")
+            handle = Preload(python, env_key(env), proc.pid, ours)
+            event(log, "preload.ready", pid=proc.pid, python=python)
+            on_ready(handle)
+            while (msg := await _receive(ours)) is not None:
+                handle._dispatch(msg)
+            n.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise unwrap_group(group) from None
     finally:
         if handle is not None:
             handle._lost()
-        ours.close()  # EOF: the server exits; kernels it forked live on (they watch their own parent)
+        # EOF: the server exits; the kernels it forked exit when they see it gone (it is the
+        # parent they watch), unless they were started without a parent watch
+        ours.close()
         with trio.CancelScope(shield=True), trio.move_on_after(2):
             await proc.wait()
         if proc.returncode is None:

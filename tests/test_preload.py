@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 
@@ -159,8 +160,10 @@ async def test_jupyter_client_drives_a_forked_kernel() -> None:
     assert "hello from a fork\n" in out
 
 
-async def test_a_python_without_ipykernel_falls_back_and_reports_the_real_error(tmp_path) -> None:
-    """The preload server cannot start: starts are exec'd and fail with the kernel's own exit code and stderr."""
+async def test_a_python_without_ipykernel_falls_back_and_reports_the_real_error(tmp_path, caplog) -> None:
+    """The preload server cannot start: starts are exec'd and fail with the kernel's own exit code and stderr;
+    the server's own last words are logged."""
+    caplog.set_level(logging.INFO, logger="jupervisor.preload")
     fake = tmp_path / "python-without-ipykernel"
     fake.write_text("#!/bin/sh\necho \"No module named ipykernel_launcher\" >&2\nexit 1\n")
     fake.chmod(0o755)
@@ -179,6 +182,8 @@ async def test_a_python_without_ipykernel_falls_back_and_reports_the_real_error(
             settled = sup._preloads.warm(str(fake), env)  # the one the first start warmed
             await settled.wait()
             assert not sup._preloads.is_ready(str(fake), env)
+    said = [r.getMessage() for r in caplog.records if "preload.unavailable" in r.getMessage()]
+    assert len(said) == 1 and "No module named ipykernel_launcher" in said[0]
     assert preload_servers() == []
 
 
