@@ -77,7 +77,22 @@ class ConnectionFiles(Protocol):
 
 @attrs.frozen(kw_only=True)
 class KernelOptions:
-    """Per-kernel timing and transport settings."""
+    """Per-kernel timing and transport settings.
+
+    Attributes:
+        start_timeout_s: Seconds for a start until the kernel answers kernel_info.
+        shutdown_request_timeout_s: The shutdown ladder: seconds after shutdown_request,
+            then after SIGTERM (`terminate_timeout_s`), then after SIGKILL (`kill_timeout_s`).
+        heartbeat_interval_s: Seconds between heartbeat pings (all kernels share the grid).
+        liveness: How heartbeat misses and control probes are judged.
+        transport: "tcp" or "ipc".
+        ip: Where a tcp kernel binds (loopback by default).
+        start_retries: Start attempts when a kernel dies of a port conflict.
+        parent_watch: Set JPY_PARENT_PID, so kernels exit when the supervisor dies (the
+            daemon turns it off to re-adopt kernels after a crash).
+        preload: Fork kernels of ipykernel's standard kernelspec from a preloaded
+            interpreter instead of exec'ing each (actors/_preload.py).
+    """
 
     start_timeout_s: float = 60.0
     shutdown_request_timeout_s: float = 3.0
@@ -88,8 +103,8 @@ class KernelOptions:
     transport: str = "tcp"
     ip: str = "127.0.0.1"
     start_retries: int = 3
-    parent_watch: bool = True  # JPY_PARENT_PID: kernels exit when we die (off to let a new daemon adopt them)
-    preload: bool = True  # fork ipykernel kernels from a preloaded interpreter (actors/_preload.py)
+    parent_watch: bool = True
+    preload: bool = True
 
 
 @attrs.frozen(kw_only=True)
