@@ -156,6 +156,8 @@ async def run_preload(python: str, env: Mapping[str, str], on_ready: Callable[[P
         # EOF: the server exits; the kernels it forked exit when they see it gone (it is the
         # parent they watch), unless they were started without a parent watch
         ours.close()
+        if handle is None and proc.returncode is None:
+            proc.kill()  # still importing (it reads EOF only once ready) and has no kernels yet
         with trio.CancelScope(shield=True), trio.move_on_after(2):
             await proc.wait()
         if proc.returncode is None:
