@@ -35,8 +35,11 @@ def test_blocking_api_end_to_end() -> None:
         t = threading.Thread(target=run)
         t.start()
         assert done.wait(30)
-        k.interrupt()
-        t.join(30)
+        for _ in range(3):  # again if ipykernel missed the SIGINT (tests/helpers.py says when)
+            k.interrupt()
+            t.join(10)
+            if not t.is_alive():
+                break
         assert box[0].error.ename == "KeyboardInterrupt"
         k.execute("x = 1")
         k.restart()

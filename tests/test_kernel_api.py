@@ -12,6 +12,8 @@ import trio
 import jupervisor
 from jupervisor import KernelDied, KernelState
 
+from .helpers import interrupt_until
+
 pytestmark = pytest.mark.integration
 
 
@@ -99,15 +101,16 @@ async def test_interrupt_then_keep_using_and_restart_clears_state() -> None:
             await k.execute("x = 41")
             results = []
             async with trio.open_nursery() as n:
-                sleeping = trio.Event()
+                sleeping, finished = trio.Event(), trio.Event()
 
                 async def run() -> None:
                     code = "import time; print('sleeping', flush=True); time.sleep(60)"
                     results.append(await k.execute(code, on_output=lambda out: sleeping.set()))
+                    finished.set()
 
                 n.start_soon(run)
                 await sleeping.wait()  # the code runs: SIGINT now reaches it, not ipykernel's idle loop
-                await k.interrupt()
+                await interrupt_until(k, finished)
             assert results[0].error is not None and results[0].error.ename == "KeyboardInterrupt"
             assert (await k.execute("x + 1")).result == "42"
             pid = k.pid

@@ -14,6 +14,8 @@ import jupervisor
 from jupervisor.actors import KernelDied
 from jupervisor.actors._preload import preloadable
 
+from .helpers import interrupt_until
+
 pytestmark = pytest.mark.integration
 
 
@@ -61,15 +63,16 @@ async def test_a_forked_kernel_is_a_whole_kernel(tmp_path) -> None:
             # interrupt by signal (the default for ipykernel's spec) reaches the forked process
             async with trio.open_nursery() as n:
                 got: list = []
+                running, finished = trio.Event(), trio.Event()
 
                 async def run() -> None:
-                    got.append(await k.execute("import time; print('go', flush=True); time.sleep(30)"))
+                    code = "import time; print('go', flush=True); time.sleep(30)"
+                    got.append(await k.execute(code, on_output=lambda out: running.set()))
+                    finished.set()
 
                 n.start_soon(run)
-                while k.state is not jupervisor.KernelState.BUSY:
-                    await trio.sleep(0.01)
-                await trio.sleep(0.3)  # ipykernel ignores SIGINT until the cell runs
-                await k.interrupt()
+                await running.wait()  # ipykernel ignores SIGINT until the cell runs
+                await interrupt_until(k, finished)
             assert got[0].error is not None and got[0].error.ename == "KeyboardInterrupt"
 
             # exit code and stderr tail arrive through the preload server
