@@ -45,3 +45,5 @@ def test_wheel_installs_and_imports_all_three_packages(tmp_path: Path) -> None:
     assert out[1].endswith("jupervisor/actors/__init__.py")
     assert out[2].endswith("jupervisor/protocol/__init__.py")
     assert out[3] == "jupervisor._supervisor"
+    # the preload server is run by path with the kernel's python: it must ship as a file
+    assert (target / "jupervisor" / "actors" / "_preload_server.py").is_file()
