@@ -37,6 +37,7 @@ def _run_kernel(sock: socket.socket, wake_r: int, wake_w: int, request: dict, fd
     code = 1
     try:
         os.setsid()
+        _name_process(b"ipykernel")  # top/ps -o comm; the command line stays the server's
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         sock.close()
@@ -81,6 +82,15 @@ def _run_kernel(sock: socket.socket, wake_r: int, wake_w: int, request: dict, fd
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _name_process(name: bytes) -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(15, ctypes.c_char_p(name[:15]), 0, 0, 0)  # PR_SET_NAME
+    except Exception:
+        pass
 
 
 def main() -> None:

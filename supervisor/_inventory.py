@@ -258,7 +258,7 @@ def _attach_owners(rows: list[KernelRow], servers: list[ServerRow]) -> None:
                 cmd = " ".join(psutil.Process(pid).cmdline())
             except psutil.Error:
                 continue
-            if "jupervisor" in cmd:
+            if "jupervisor" in cmd or "_preload_server.py" in cmd:  # the latter: a forked kernel's parent
                 r.owner = "jupervisor"
                 break
             if "console" in cmd:

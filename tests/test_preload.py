@@ -12,6 +12,7 @@ import trio
 
 import jupervisor
 from jupervisor.actors import KernelDied
+from jupervisor._inventory import take_inventory
 from jupervisor.actors._preload import preloadable
 
 from .helpers import interrupt_until
@@ -51,6 +52,10 @@ async def test_a_forked_kernel_is_a_whole_kernel(tmp_path) -> None:
             k = await sup.start_kernel("python3", cwd=str(tmp_path), env={"KERNEL_USERNAME": "ada"})
             assert provisioner_of(k) == "PreloadedProcess"
             assert psutil.Process(k.pid).ppid() == server.pid
+            assert psutil.Process(k.pid).name() == "ipykernel"  # its command line stays the server's
+            inventory = await take_inventory([k.connection_file.parent])
+            (row,) = [r for r in inventory.kernels if r.kernel_id == k.id]
+            assert row.pid == k.pid and row.owner == "jupervisor"  # `jupervisor ps` finds it by its ports
             assert os.getpgid(k.pid) == k.pid  # its own session: signals reach its group only
             r = await k.execute(
                 "import os, sys; print(os.getcwd(), os.environ['KERNEL_USERNAME'], os.environ['JPY_PARENT_PID'], sys.argv[0])"
