@@ -4,8 +4,8 @@
 # forked from it only when its kernelspec is ipykernel's standard one
 # (`PY -m ipykernel_launcher -f {connection_file}`) and its environment equals the
 # actor's except for per-kernel variables (JPY_*, KERNEL_*), which the child sets after
-# the fork. Anything else (and the very first start, while the preload warms up) is
-# exec'd by LocalProvisioner as before.
+# the fork. Anything else is exec'd by LocalProvisioner as before, and so is the first
+# start that finds no preload: the preload warms once that start is over (PreloadPool.kick).
 #
 # A forked kernel is not our child: its exit code comes from the preload server, and a
 # pidfd notices its exit even if the server itself died.
@@ -25,8 +25,8 @@ from pathlib import Path
 import attrs
 import trio
 
-from ._log import event
 from ._errors import unwrap_group
+from ._log import event
 from ._mailbox import Promise
 from ._process import ExitStatus, LocalProvisioner, Provisioner, _StderrTail, pump_stderr, signal_group
 
