@@ -53,7 +53,7 @@ from ._events import (
     KernelStarting,
     KernelStopped,
 )
-from ._heartbeat import HeartbeatConfig, HeartbeatEvent, run_heartbeat
+from ._heartbeat import HeartbeatConfig, HeartbeatEvent, Ticker, run_heartbeat
 from ._liveness import Liveness, LivenessConfig, Verdict, run_liveness
 from ._log import event
 from ._mailbox import Mailbox, Promise, open_mailbox
@@ -129,6 +129,7 @@ class KernelLaunch:
     provisioner_factory: Callable[[], Provisioner] = LocalProvisioner
     group: str = ""
     adopt: Adoption | None = None
+    ticker: Ticker | None = attrs.field(default=None, eq=False)  # the supervisor's shared heartbeat timer
 
 
 # ---- commands ----------------------------------------------------------------------
@@ -530,7 +531,8 @@ class KernelActor:
                 handles[name] = await n.start(run_channel, cfg, self.ctx)
             handles["iopub"].mailbox.post(Subscribe(self._raw_send, frozenset({"status"})))
             hb = HeartbeatConfig(
-                kernel_id=self.kernel_id, endpoint=info.endpoint("hb"), interval_s=self.launch.options.heartbeat_interval_s
+                kernel_id=self.kernel_id, endpoint=info.endpoint("hb"), interval_s=self.launch.options.heartbeat_interval_s,
+                ticker=self.launch.ticker,
             )
             hb_send, hb_receive = trio.open_memory_channel[HeartbeatEvent](64)
             started_hb = lambda: n.start_soon(run_heartbeat, hb, self.ctx, hb_send)  # noqa: E731

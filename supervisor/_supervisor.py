@@ -39,6 +39,7 @@ from .actors import (
     run_kernel,
     run_restarter,
 )
+from .actors._heartbeat import Ticker
 from .actors._preload import PreloadPool, preloadable
 from .actors._process import LocalProvisioner, Provisioner
 from .protocol import KernelSpec, KernelState
@@ -99,11 +100,13 @@ class Supervisor:
     _pool_sizes: dict[str, int] = attrs.field(factory=dict)
     _refilling: set[str] = attrs.field(factory=set)
     _preloads: PreloadPool = attrs.field(init=False)
+    _ticker: Ticker = attrs.field(factory=Ticker)  # one timer for every kernel's heartbeat
 
     def __attrs_post_init__(self) -> None:
         self._preloads = PreloadPool(self._nursery)
 
     async def _start_restarter(self) -> None:
+        self._nursery.start_soon(self._ticker.run)
         self._restarter = await self._nursery.start(run_restarter, self._bus.publish)
         self._bus.attach(self._restarter, skip=(KernelBusy, KernelIdle, HeartbeatStatus))  # not its business
 
@@ -249,6 +252,7 @@ class Supervisor:
             options=opts,
             adopt=adopt,
             provisioner_factory=self._provisioner_factory(spec, extra) if opts.preload else LocalProvisioner,
+            ticker=self._ticker,
         )
         try:
             actor: KernelActor = await self._nursery.start(run_kernel, launch, self._ctx, self._ports, self._publish)

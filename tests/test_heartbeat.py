@@ -16,6 +16,7 @@ import trio.testing
 import zmq
 
 from jupervisor.actors import Beat, HeartbeatConfig, Missed, SocketOwner, new_context, run_heartbeat
+from jupervisor.actors._heartbeat import Ticker
 from jupervisor.actors._heartbeat import next_tick
 
 
@@ -118,3 +119,55 @@ async def test_a_kernel_that_stops_answering_is_missed_at_the_next_tick(clock: t
     assert type(first) is Beat and first.kernel_id == "k"
     assert missed == Missed("k", 1) and missed_at == pytest.approx(4.0)  # ping at 3.0 went unanswered
     assert again == Missed("k", 2)
+
+
+async def test_ticker_wakes_sleepers_at_their_deadlines(clock: trio.testing.MockClock) -> None:
+    """One timer: sleepers on the same deadline wake together; an earlier deadline asked for later fires first."""
+    ticker = Ticker()
+    woke: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, deadline: float) -> None:
+        await ticker.sleep_until(deadline)
+        woke.append((name, trio.current_time()))
+
+    async with trio.open_nursery() as n:
+        n.start_soon(ticker.run)
+        start = trio.current_time()
+        for name in ("a", "b", "c"):
+            n.start_soon(sleeper, name, start + 2.0)
+        await trio.sleep(0.5)
+        n.start_soon(sleeper, "early", start + 1.0)  # the timer is already waiting for 2.0
+        n.start_soon(sleeper, "past", start + 0.1)  # already due: fires at once
+        await trio.sleep(3)
+        n.cancel_scope.cancel()
+    assert sorted((round(t - start, 6), name) for name, t in woke) == [
+        (0.5, "past"), (1.0, "early"), (2.0, "a"), (2.0, "b"), (2.0, "c")
+    ]
+
+
+async def test_heartbeats_sharing_a_ticker_keep_the_grid(clock: trio.testing.MockClock) -> None:
+    """With the supervisor's shared timer the actors ping exactly as with their own timers."""
+    ctx = new_context()
+    ticker = Ticker()
+    peers = [ctx.socket(zmq.REP) for _ in range(2)]
+    pings: list[list[float]] = [[], []]
+    events_send, _events = trio.open_memory_channel[Beat | Missed](math.inf)
+    try:
+        async with trio.open_nursery() as n:
+            n.start_soon(ticker.run)
+            for i, sock in enumerate(peers):
+                sock.bind(f"inproc://hb-shared-{i}")
+                n.start_soon(_echo, sock, pings[i])
+            start = trio.current_time()
+            for i in range(2):
+                cfg = HeartbeatConfig(kernel_id=str(i), endpoint=f"inproc://hb-shared-{i}", ticker=ticker)
+                await n.start(run_heartbeat, cfg, ctx, events_send)
+                await trio.sleep(0.3)
+            await trio.sleep(5)
+            n.cancel_scope.cancel()
+    finally:
+        for sock in peers:
+            sock.close(linger=0)
+        ctx.term()
+    assert [[round(t - start, 6) for t in p[1:]] for p in pings] == [[1.0, 2.0, 3.0, 4.0, 5.0]] * 2
+    assert ticker._ticks.keys() <= {start + 6.0}  # nothing left behind but the next tick
