@@ -63,7 +63,8 @@ def _run_kernel(sock: socket.socket, wake_r: int, wake_w: int, request: dict, fd
         # ipykernel read JPY_PARENT_PID into a trait default at import (in the server): pass it on
         kwargs = {"parent_handle": int(env["JPY_PARENT_PID"])} if "JPY_PARENT_PID" in env else {}
         sys.argv = [ipykernel_launcher.__file__, *request["argv"][3:]]
-        sys.path[0] = os.getcwd()  # as `python -m` sets it
+        # no cwd on sys.path: ipykernel_launcher removes it and the app decides (main() took
+        # the server's own dir out)
         try:
             kernelapp.IPKernelApp.launch_instance(**kwargs)
             code = 0
@@ -94,6 +95,10 @@ def _name_process(name: bytes) -> None:
 
 
 def main() -> None:
+    # run by path, python put this file's directory first on sys.path: jupervisor's own
+    # modules must not shadow anything ipykernel or the kernel's users import
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]
     sock = socket.socket(fileno=int(sys.argv[1]))
     _preload()
     wake_r, wake_w = os.pipe()

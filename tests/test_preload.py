@@ -214,3 +214,15 @@ async def test_a_killed_preload_server_is_replaced_and_its_kernels_restarted() -
             assert again.pid != server.pid
             k2 = await sup.start_kernel("python3")
             assert provisioner_of(k2) == "PreloadedProcess"
+
+
+async def test_a_forked_kernel_sees_the_sys_path_an_execd_one_does(tmp_path) -> None:
+    """Not the server's own directory first (jupervisor's modules would shadow others), no extra cwd."""
+    async with jupervisor.open_supervisor() as sup:
+        with trio.fail_after(60):
+            assert await sup.preload("python3")
+            forked = await sup.start_kernel("python3", cwd=str(tmp_path))
+            execd = await sup.start_kernel("python3", cwd=str(tmp_path), env={"PYTHONDONTWRITEBYTECODE": "1"})
+            assert (provisioner_of(forked), provisioner_of(execd)) == ("PreloadedProcess", "LocalProvisioner")
+            code = "import sys; sys.path"
+            assert (await forked.execute(code)).result == (await execd.execute(code)).result
