@@ -1,5 +1,6 @@
 # The kernel actor: owns one kernel's process (through a provisioner), its connection
-# file and, per incarnation, its channel and heartbeat actors.
+# file and, per incarnation, its channel and heartbeat actors. What it is started with
+# (options, the launch request, an adoption) is in _launch.py.
 #
 # Rules kept here:
 # - Every state change goes through protocol.next_state and is published as a typed
@@ -21,7 +22,7 @@ import secrets
 import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypeAlias
+from typing import Any, TypeAlias
 
 import attrs
 import trio
@@ -29,7 +30,6 @@ import zmq
 
 from ..protocol import (
     ConnectionInfo,
-    KernelSpec,
     KernelState,
     LifecycleEvent,
     Message,
@@ -53,83 +53,16 @@ from ._events import (
     KernelStarting,
     KernelStopped,
 )
-from ._heartbeat import HeartbeatConfig, HeartbeatEvent, Ticker, run_heartbeat
-from ._liveness import Liveness, LivenessConfig, Verdict, run_liveness
+from ._heartbeat import HeartbeatConfig, HeartbeatEvent, run_heartbeat
+from ._launch import Adoption, KernelLaunch
+from ._liveness import Liveness, Verdict, run_liveness
 from ._log import event
 from ._mailbox import Mailbox, Promise, open_mailbox
 from ._ports import PortAllocator
-from ._process import AdoptedProcess, ExitStatus, LocalProvisioner, Provisioner
+from ._process import AdoptedProcess, ExitStatus, Provisioner
 from ._request import ChannelSet, call
 
 log = logging.getLogger("jupervisor.kernel")
-
-
-class ConnectionFiles(Protocol):
-    """Where connection files are written (0600, atomically) and removed."""
-
-    @property
-    def directory(self) -> Path: ...
-
-    def write(self, kernel_id: str, info: ConnectionInfo) -> Path: ...
-
-    def remove(self, path: Path) -> None: ...
-
-
-@attrs.frozen(kw_only=True)
-class KernelOptions:
-    """Per-kernel timing and transport settings.
-
-    Attributes:
-        start_timeout_s: Seconds for a start until the kernel answers kernel_info.
-        shutdown_request_timeout_s: The shutdown ladder: seconds after shutdown_request,
-            then after SIGTERM (`terminate_timeout_s`), then after SIGKILL (`kill_timeout_s`).
-        heartbeat_interval_s: Seconds between heartbeat pings (all kernels share the grid).
-        liveness: How heartbeat misses and control probes are judged.
-        transport: "tcp" or "ipc".
-        ip: Where a tcp kernel binds (loopback by default).
-        start_retries: Start attempts when a kernel dies of a port conflict.
-        parent_watch: Set JPY_PARENT_PID, so kernels exit when the supervisor dies (the
-            daemon turns it off to re-adopt kernels after a crash).
-        preload: Fork kernels of ipykernel's standard kernelspec from a preloaded
-            interpreter instead of exec'ing each (actors/_preload.py).
-    """
-
-    start_timeout_s: float = 60.0
-    shutdown_request_timeout_s: float = 3.0
-    terminate_timeout_s: float = 2.0
-    kill_timeout_s: float = 2.0
-    heartbeat_interval_s: float = 1.0
-    liveness: LivenessConfig = LivenessConfig()
-    transport: str = "tcp"
-    ip: str = "127.0.0.1"
-    start_retries: int = 3
-    parent_watch: bool = True
-    preload: bool = True
-
-
-@attrs.frozen(kw_only=True)
-class Adoption:
-    """A running kernel to take over (after a daemon restart) instead of starting one."""
-
-    pid: int
-    info: ConnectionInfo
-    connection_file: Path
-
-
-@attrs.frozen(kw_only=True)
-class KernelLaunch:
-    """Everything needed to start one kernel."""
-
-    kernel_id: str
-    spec: KernelSpec
-    files: ConnectionFiles
-    env: Mapping[str, str] = attrs.field(factory=dict)
-    cwd: str | None = None
-    options: KernelOptions = KernelOptions()
-    provisioner_factory: Callable[[], Provisioner] = LocalProvisioner
-    group: str = ""
-    adopt: Adoption | None = None
-    ticker: Ticker | None = attrs.field(default=None, eq=False)  # the supervisor's shared heartbeat timer
 
 
 # ---- commands ----------------------------------------------------------------------
