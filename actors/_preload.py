@@ -202,13 +202,13 @@ class PreloadPool:
         """
         if not preloadable(argv) or any(not k.startswith(VOLATILE) for k in extra):
             return LocalProvisioner()
-        full = dict(env)
-        ready = self._ready.get((argv[0], env_key(full)))
+        slot = (argv[0], env_key(env))
+        ready = self._ready.get(slot)
         if ready is not None and ready.alive:
             return PreloadedProcess(preload=ready)
         # warm once this start is over (`kick`): on two cores the server's imports would
         # slow down the very kernel being exec'd now
-        self._deferred[(argv[0], env_key(full))] = full
+        self._deferred[slot] = dict(env)
         return LocalProvisioner()
 
     def kick(self) -> None:
@@ -291,9 +291,8 @@ class PreloadedProcess(_StderrTail):
             self._pidfd = None
         event(log, "process.launched", pid=self._pid, argv0=argv[0], preloaded=True)
 
-    async def pump_stderr(self, kernel_id: str = "") -> None:
-        await pump_stderr(self._stderr, self._tail, kernel_id)
-        self._stderr_done.set()
+    def _stderr_stream(self) -> trio.abc.ReceiveStream | None:
+        return self._stderr
 
     def poll(self) -> int | None:
         if self._status is not None:
@@ -331,11 +330,9 @@ class PreloadedProcess(_StderrTail):
                     rc = await self._exited.wait()
             except PreloadError:
                 rc = None
-            with trio.move_on_after(0.2):
-                await self._stderr_done.wait()
-            if self._status is None:
-                tail = self.stderr_tail()
-                self._status = ExitStatus.from_returncode(rc, tail) if rc is not None else ExitStatus(None, None, tail)
+            status = await self._ended(rc)
+            if self._status is None:  # another waiter may have finished first
+                self._status = status
         return self._status
 
     async def send_signal(self, signum: int) -> None:

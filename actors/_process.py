@@ -143,6 +143,22 @@ class _StderrTail(_Signals):
     def stderr_tail(self) -> str:
         return "\n".join(self._tail)
 
+    def _stderr_stream(self) -> trio.abc.ReceiveStream | None:
+        raise NotImplementedError
+
+    async def pump_stderr(self, kernel_id: str = "") -> None:
+        """Read stderr until EOF, keeping the tail; lines are logged at debug level. The
+        owner runs it in a nursery after `launch`, so stderr never fills its pipe."""
+        await pump_stderr(self._stderr_stream(), self._tail, kernel_id)
+        self._stderr_done.set()
+
+    async def _ended(self, returncode: int | None) -> ExitStatus:
+        """How the process ended, once the pump has read what it wrote before dying (0.2 s at most)."""
+        with trio.move_on_after(0.2):
+            await self._stderr_done.wait()
+        tail = self.stderr_tail()
+        return ExitStatus(None, None, tail) if returncode is None else ExitStatus.from_returncode(returncode, tail)
+
 
 @attrs.define(eq=False)
 class LocalProvisioner(_StderrTail):
@@ -174,10 +190,8 @@ class LocalProvisioner(_StderrTail):
         )
         event(log, "process.launched", pid=self._proc.pid, argv0=argv[0])
 
-    async def pump_stderr(self, kernel_id: str = "") -> None:
-        """Read stderr until EOF, keeping the tail; lines are logged at debug level."""
-        await pump_stderr(self._proc.stderr if self._proc is not None else None, self._tail, kernel_id)
-        self._stderr_done.set()
+    def _stderr_stream(self) -> trio.abc.ReceiveStream | None:
+        return self._proc.stderr if self._proc is not None else None
 
     def poll(self) -> int | None:
         return self._proc.poll() if self._proc is not None else None
@@ -186,11 +200,7 @@ class LocalProvisioner(_StderrTail):
         """Wait for the process to end (no polling) and return how it ended."""
         assert self._proc is not None
         if self._status is None:
-            rc = await self._proc.wait()
-            # give the stderr pump a moment to read what the process wrote before it died
-            with trio.move_on_after(0.2):
-                await self._stderr_done.wait()
-            self._status = ExitStatus.from_returncode(rc, self.stderr_tail())
+            self._status = await self._ended(await self._proc.wait())
         return self._status
 
     async def send_signal(self, signum: int) -> None:
