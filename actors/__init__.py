@@ -37,6 +37,7 @@ from ._events import KernelStopped as KernelStopped
 from ._heartbeat import Beat as Beat
 from ._heartbeat import HeartbeatConfig as HeartbeatConfig
 from ._heartbeat import Missed as Missed
+from ._heartbeat import Ticker as Ticker
 from ._heartbeat import run_heartbeat as run_heartbeat
 from ._kernel import GiveUp as GiveUp
 from ._launch import Adoption as Adoption
@@ -65,6 +66,8 @@ from ._policy import RestartType as RestartType
 from ._policy import Strategy as Strategy
 from ._policy import decide as decide
 from ._ports import PortAllocator as PortAllocator
+from ._preload import PreloadPool as PreloadPool
+from ._preload import preloadable as preloadable
 from ._process import AdoptedProcess as AdoptedProcess
 from ._process import ExitStatus as ExitStatus
 from ._process import LocalProvisioner as LocalProvisioner

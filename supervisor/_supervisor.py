@@ -28,20 +28,22 @@ from .actors import (
     KernelOptions,
     KernelReady,
     KernelStopped,
+    LocalProvisioner,
     Mailbox,
     NoSuchKernel,
     RestartPolicy,
     Supervise,
     unwrap_group,
     PortAllocator,
+    PreloadPool,
+    Provisioner,
+    Ticker,
+    preloadable,
     event,
     new_context,
     run_kernel,
     run_restarter,
 )
-from .actors._heartbeat import Ticker
-from .actors._preload import PreloadPool, preloadable
-from .actors._process import LocalProvisioner, Provisioner
 from .protocol import KernelSpec, KernelState
 
 log = logging.getLogger("jupervisor.supervisor")
@@ -105,7 +107,7 @@ class Supervisor:
     def __attrs_post_init__(self) -> None:
         self._preloads = PreloadPool(self._nursery)
 
-    async def _start_restarter(self) -> None:
+    async def _start_services(self) -> None:
         self._nursery.start_soon(self._ticker.run)
         self._restarter = await self._nursery.start(run_restarter, self._bus.publish)
         self._bus.attach(self._restarter, skip=(KernelBusy, KernelIdle, HeartbeatStatus))  # not its business
@@ -358,7 +360,7 @@ async def open_supervisor(
             sup = Supervisor(nursery, options or KernelOptions(), Path(connection_dir) if connection_dir else None)
             if restart is not None:
                 sup._default_policy = restart
-            await sup._start_restarter()
+            await sup._start_services()
             try:
                 yield sup
             finally:
