@@ -17,3 +17,22 @@ async def interrupt_until(kernel, finished: trio.Event, *, tries: int = 3, wait_
             await finished.wait()
             return
     raise AssertionError(f"no interrupt reached the running code in {tries} tries")
+
+
+async def interrupt_running(kernel, code: str):
+    """Run `code` (which prints, then blocks), interrupt it once it runs, return its result.
+
+    ipykernel ignores SIGINT until the cell runs, so the first output is the signal to interrupt.
+    """
+    results = []
+    running, finished = trio.Event(), trio.Event()
+
+    async def run() -> None:
+        results.append(await kernel.execute(code, on_output=lambda out: running.set()))
+        finished.set()
+
+    async with trio.open_nursery() as n:
+        n.start_soon(run)
+        await running.wait()
+        await interrupt_until(kernel, finished)
+    return results[0]

@@ -43,22 +43,28 @@ def test_next_tick() -> None:
     assert next_tick(3.01, 0.5) == 3.5
 
 
-async def test_heartbeats_started_apart_ping_in_the_same_pass(clock: trio.testing.MockClock) -> None:
-    """Two actors started 0.3 s apart ping on the same grid points after their first round."""
+@pytest.mark.parametrize("shared", [False, True], ids=["own-timers", "shared-ticker"])
+async def test_heartbeats_started_apart_ping_in_the_same_pass(clock: trio.testing.MockClock, shared: bool) -> None:
+    """Two actors started 0.3 s apart ping on the same grid points after their first round,
+    with their own timers or the supervisor's one shared timer alike."""
     ctx = new_context()
+    ticker = Ticker() if shared else None
     peers = [ctx.socket(zmq.REP) for _ in range(2)]
     pings: list[list[float]] = [[], []]
     events_send, events = trio.open_memory_channel[Beat | Missed](math.inf)
     try:
         async with trio.open_nursery() as n:
+            if ticker is not None:
+                n.start_soon(ticker.run)
             for i, sock in enumerate(peers):
                 sock.bind(f"inproc://hb-{i}")
                 n.start_soon(_echo, sock, pings[i])
             start = trio.current_time()
-            await n.start(run_heartbeat, HeartbeatConfig(kernel_id="a", endpoint="inproc://hb-0"), ctx, events_send)
-            await trio.sleep(0.3)
-            await n.start(run_heartbeat, HeartbeatConfig(kernel_id="b", endpoint="inproc://hb-1"), ctx, events_send)
-            await trio.sleep(5)
+            for name, i in (("a", 0), ("b", 1)):
+                cfg = HeartbeatConfig(kernel_id=name, endpoint=f"inproc://hb-{i}", ticker=ticker)
+                await n.start(run_heartbeat, cfg, ctx, events_send)
+                await trio.sleep(0.3)
+            await trio.sleep(4.7)
             n.cancel_scope.cancel()
     finally:
         for sock in peers:
@@ -72,6 +78,8 @@ async def test_heartbeats_started_apart_ping_in_the_same_pass(clock: trio.testin
     assert {(type(e), e.kernel_id) for e in reported} == {(Beat, "a"), (Beat, "b")}  # steady beats add nothing
     with pytest.raises(trio.WouldBlock):
         events.receive_nowait()
+    if ticker is not None:
+        assert ticker._ticks.keys() <= {start + 6.0}  # nothing left behind but the next tick
 
 
 @asynccontextmanager
@@ -144,30 +152,3 @@ async def test_ticker_wakes_sleepers_at_their_deadlines(clock: trio.testing.Mock
         (0.5, "past"), (1.0, "early"), (2.0, "a"), (2.0, "b"), (2.0, "c")
     ]
 
-
-async def test_heartbeats_sharing_a_ticker_keep_the_grid(clock: trio.testing.MockClock) -> None:
-    """With the supervisor's shared timer the actors ping exactly as with their own timers."""
-    ctx = new_context()
-    ticker = Ticker()
-    peers = [ctx.socket(zmq.REP) for _ in range(2)]
-    pings: list[list[float]] = [[], []]
-    events_send, _events = trio.open_memory_channel[Beat | Missed](math.inf)
-    try:
-        async with trio.open_nursery() as n:
-            n.start_soon(ticker.run)
-            for i, sock in enumerate(peers):
-                sock.bind(f"inproc://hb-shared-{i}")
-                n.start_soon(_echo, sock, pings[i])
-            start = trio.current_time()
-            for i in range(2):
-                cfg = HeartbeatConfig(kernel_id=str(i), endpoint=f"inproc://hb-shared-{i}", ticker=ticker)
-                await n.start(run_heartbeat, cfg, ctx, events_send)
-                await trio.sleep(0.3)
-            await trio.sleep(5)
-            n.cancel_scope.cancel()
-    finally:
-        for sock in peers:
-            sock.close(linger=0)
-        ctx.term()
-    assert [[round(t - start, 6) for t in p[1:]] for p in pings] == [[1.0, 2.0, 3.0, 4.0, 5.0]] * 2
-    assert ticker._ticks.keys() <= {start + 6.0}  # nothing left behind but the next tick

@@ -12,7 +12,7 @@ import trio
 import jupervisor
 from jupervisor import KernelDied, KernelState
 
-from .helpers import interrupt_until
+from .helpers import interrupt_running
 
 pytestmark = pytest.mark.integration
 
@@ -99,19 +99,9 @@ async def test_interrupt_then_keep_using_and_restart_clears_state() -> None:
         with trio.fail_after(60):
             k = await sup.start_kernel("python3")
             await k.execute("x = 41")
-            results = []
-            async with trio.open_nursery() as n:
-                sleeping, finished = trio.Event(), trio.Event()
-
-                async def run() -> None:
-                    code = "import time; print('sleeping', flush=True); time.sleep(60)"
-                    results.append(await k.execute(code, on_output=lambda out: sleeping.set()))
-                    finished.set()
-
-                n.start_soon(run)
-                await sleeping.wait()  # the code runs: SIGINT now reaches it, not ipykernel's idle loop
-                await interrupt_until(k, finished)
-            assert results[0].error is not None and results[0].error.ename == "KeyboardInterrupt"
+            code = "import time; print('sleeping', flush=True); time.sleep(60)"
+            interrupted = await interrupt_running(k, code)  # SIGINT reaches the code, not ipykernel's idle loop
+            assert interrupted.error is not None and interrupted.error.ename == "KeyboardInterrupt"
             assert (await k.execute("x + 1")).result == "42"
             pid = k.pid
             await k.restart()

@@ -15,7 +15,7 @@ from jupervisor.actors import KernelDied
 from jupervisor._inventory import take_inventory
 from jupervisor.actors._preload import preloadable
 
-from .helpers import interrupt_until
+from .helpers import interrupt_running
 
 pytestmark = pytest.mark.integration
 
@@ -66,19 +66,8 @@ async def test_a_forked_kernel_is_a_whole_kernel(tmp_path) -> None:
             assert (await k.execute("21 * 2")).result == "42"
 
             # interrupt by signal (the default for ipykernel's spec) reaches the forked process
-            async with trio.open_nursery() as n:
-                got: list = []
-                running, finished = trio.Event(), trio.Event()
-
-                async def run() -> None:
-                    code = "import time; print('go', flush=True); time.sleep(30)"
-                    got.append(await k.execute(code, on_output=lambda out: running.set()))
-                    finished.set()
-
-                n.start_soon(run)
-                await running.wait()  # ipykernel ignores SIGINT until the cell runs
-                await interrupt_until(k, finished)
-            assert got[0].error is not None and got[0].error.ename == "KeyboardInterrupt"
+            interrupted = await interrupt_running(k, "import time; print('go', flush=True); time.sleep(30)")
+            assert interrupted.error is not None and interrupted.error.ename == "KeyboardInterrupt"
 
             # exit code and stderr tail arrive through the preload server
             events = sup.events()
