@@ -19,7 +19,6 @@ import platform
 import resource
 import signal
 import statistics
-import sys
 import threading
 import time
 import timeit
@@ -62,7 +61,37 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def summarize(runs: list[tuple[int, float, float]]) -> tuple[float, int, float]:
+    """(items, seconds, in-kernel loop seconds) per run -> median rate, fewest items, median loop."""
+    return (statistics.median(n / t for n, t, _ in runs), min(n for n, _, _ in runs),
+            statistics.median(loop for _, _, loop in runs))
+
+
 # ---------------------------------------------------------------- jupyter_client side
+def jc_lines(m: dict) -> int:
+    return m["content"]["text"].count("\n") if m["msg_type"] == "stream" else 0
+
+
+def jc_displays(m: dict) -> int:
+    return m["msg_type"] == "display_data"
+
+
+def jc_throughput(kc, code: str, count) -> tuple[int, float, float]:
+    """Run a self-timing workload, counting its outputs as they arrive."""
+    items = 0
+
+    def hook(m: dict) -> None:
+        nonlocal items
+        items += count(m)
+
+    t = time.perf_counter()
+    kc.execute_interactive(code, output_hook=hook, timeout=120)
+    took = time.perf_counter() - t
+    got: list = []
+    kc.execute_interactive("print(_kt)", output_hook=lambda m: got.append(m["content"].get("text", "")), timeout=30)
+    return items, took, float("".join(got))
+
+
 def jc_start():
     from jupyter_client.manager import KernelManager
 
@@ -95,44 +124,11 @@ def bench_jc(n_exec: int, n_many: int) -> dict:
         lat.append(time.perf_counter() - t)
     out["cpu"] = (cpu() - c0) / n_exec
     out["lat"] = lat
-    # stream throughput: consumer keeps up
-    items = 0
-
-    def count(m) -> None:
-        nonlocal items
-        if m["msg_type"] == "stream":
-            items += m["content"]["text"].count("\n")
-
-    rates, counts, loops = [], [], []
-    for _ in range(REPEAT):
-        items = 0
-        t = time.perf_counter()
-        kc.execute_interactive(PRINTS, output_hook=count, timeout=120)
-        rates.append(items / (time.perf_counter() - t))
-        counts.append(items)
-        got: list = []
-        kc.execute_interactive("print(_kt)", output_hook=lambda m: got.append(m["content"].get("text", "")), timeout=30)
-        loops.append(float("".join(got)))
-    out["print_rate"], out["print_items"] = statistics.median(rates), min(counts)
-    out["print_loop"] = statistics.median(loops)
-    displays = 0
-
-    def count_d(m) -> None:
-        nonlocal displays
-        displays += m["msg_type"] == "display_data"
-
-    rates, counts, loops = [], [], []
-    for _ in range(REPEAT):
-        displays = 0
-        t = time.perf_counter()
-        kc.execute_interactive(DISPLAYS, output_hook=count_d, timeout=120)
-        rates.append(displays / (time.perf_counter() - t))
-        counts.append(displays)
-        got = []
-        kc.execute_interactive("print(_kt)", output_hook=lambda m: got.append(m["content"].get("text", "")), timeout=30)
-        loops.append(float("".join(got)))
-    out["display_rate"], out["displays"] = statistics.median(rates), min(counts)
-    out["display_loop"] = statistics.median(loops)
+    # throughput while the consumer keeps up
+    runs = [jc_throughput(kc, PRINTS, jc_lines) for _ in range(REPEAT)]
+    out["print_rate"], out["print_items"], out["print_loop"] = summarize(runs)
+    runs = [jc_throughput(kc, DISPLAYS, jc_displays) for _ in range(REPEAT)]
+    out["display_rate"], out["displays"], out["display_loop"] = summarize(runs)
     # slow consumer: read iopub only after the reply
     msg_id = kc.execute("for i in range(20000): print(i)")
     kc._recv_reply(msg_id, timeout=120) if hasattr(kc, "_recv_reply") else kc.get_shell_msg(timeout=120)
@@ -210,6 +206,28 @@ def jc_sigkill() -> float | None:
 
 
 # ---------------------------------------------------------------- jupervisor side
+def our_lines(o: dict) -> int:
+    return o["text"].count("\n") if o["output_type"] == "stream" else 0
+
+
+def our_displays(o: dict) -> int:
+    return o["output_type"] == "display_data"
+
+
+async def our_throughput(k, code: str, count) -> tuple[int, float, float]:
+    """Run a self-timing workload, counting its outputs as they arrive."""
+    items = 0
+
+    def hook(o: dict) -> None:
+        nonlocal items
+        items += count(o)
+
+    t = time.perf_counter()
+    await k.execute(code, on_output=hook, timeout=120)
+    took = time.perf_counter() - t
+    return items, took, float((await k.execute("_kt")).result)
+
+
 async def bench_ours(n_exec: int, n_many: int) -> dict:
     out: dict = {}
     async with jupervisor.open_supervisor() as sup:
@@ -226,39 +244,10 @@ async def bench_ours(n_exec: int, n_many: int) -> dict:
             lat.append(time.perf_counter() - t)
         out["cpu"] = (cpu() - c0) / n_exec
         out["lat"] = lat
-        items = 0
-
-        def count(o) -> None:
-            nonlocal items
-            if o["output_type"] == "stream":
-                items += o["text"].count("\n")
-
-        rates, counts, loops = [], [], []
-        for _ in range(REPEAT):
-            items = 0
-            t = time.perf_counter()
-            await k.execute(PRINTS, on_output=count, timeout=120)
-            rates.append(items / (time.perf_counter() - t))
-            counts.append(items)
-            loops.append(float((await k.execute("_kt")).result))
-        out["print_rate"], out["print_items"] = statistics.median(rates), min(counts)
-        out["print_loop"] = statistics.median(loops)
-        displays = 0
-
-        def count_d(o) -> None:
-            nonlocal displays
-            displays += o["output_type"] == "display_data"
-
-        rates, counts, loops = [], [], []
-        for _ in range(REPEAT):
-            displays = 0
-            t = time.perf_counter()
-            await k.execute(DISPLAYS, on_output=count_d, timeout=120)
-            rates.append(displays / (time.perf_counter() - t))
-            counts.append(displays)
-            loops.append(float((await k.execute("_kt")).result))
-        out["display_rate"], out["displays"] = statistics.median(rates), min(counts)
-        out["display_loop"] = statistics.median(loops)
+        runs = [await our_throughput(k, PRINTS, our_lines) for _ in range(REPEAT)]
+        out["print_rate"], out["print_items"], out["print_loop"] = summarize(runs)
+        runs = [await our_throughput(k, DISPLAYS, our_displays) for _ in range(REPEAT)]
+        out["display_rate"], out["displays"], out["display_loop"] = summarize(runs)
         # slow consumer: nothing reads until the reply is in; our actors drain continuously
         r = await k.execute("for i in range(20000): print(i)", timeout=120)
         out["slow_lines"], out["slow_idle"] = r.stdout.count("\n"), True
