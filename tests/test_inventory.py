@@ -82,9 +82,6 @@ def test_ps_prune_shutdown_and_diagram(jupyter_dirs: Path, tmp_path: Path) -> No
             sess = c.post("/api/sessions", json={"path": "work/analysis.ipynb", "type": "notebook",
                                                    "kernel": {"name": "python3"}}).json()
             server_kid = sess["kernel"]["id"]
-            while c.get(f"/api/kernels/{server_kid}").json()["execution_state"] != "idle":  # its start-up is over
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
 
         started = time.monotonic()
         r = jv("ps", "--json", "--probe-timeout", "3")  # generous: this machine also runs other tests
