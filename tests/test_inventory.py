@@ -32,6 +32,15 @@ def wait_file(p: Path) -> None:
         time.sleep(0.05)
 
 
+def wait_answers(cf: Path) -> None:
+    """Block until the kernel behind `cf` answers kernel_info (its start-up is over)."""
+    from jupervisor import blocking
+
+    wait_file(cf)
+    with blocking.connect(cf) as k:
+        k.kernel_info(timeout=60)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,6 +91,9 @@ def test_ps_prune_shutdown_and_diagram(jupyter_dirs: Path, tmp_path: Path) -> No
             sess = c.post("/api/sessions", json={"path": "work/analysis.ipynb", "type": "notebook",
                                                    "kernel": {"name": "python3"}}).json()
             server_kid = sess["kernel"]["id"]
+        # ps probes with a short timeout; a kernel still starting on a loaded machine would read "busy"
+        for kid in (ours_id, "byhand", server_kid):
+            wait_answers(next(runtime.parent.rglob(f"kernel-{kid}.json")))
 
         started = time.monotonic()
         r = jv("ps", "--json", "--probe-timeout", "3")  # generous: this machine also runs other tests
