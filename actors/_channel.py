@@ -55,10 +55,16 @@ class Send:
 
 @attrs.frozen
 class Watch:
-    """Deliver messages whose parent is `msg_id` to `to` (until Unwatch)."""
+    """Deliver messages whose parent is `msg_id` to `to` (until Unwatch).
+
+    A watcher hears the end of its request (status ``idle``) but not the other statuses
+    (``busy``, ``starting``: subscribers get those), and, when `msg_types` is given, only
+    messages of those types besides: every delivery wakes the watcher's task.
+    """
 
     msg_id: str
     to: trio.MemorySendChannel[Delivery] = attrs.field(eq=False, repr=False)
+    msg_types: frozenset[str] | None = None
 
 
 @attrs.frozen
@@ -188,7 +194,7 @@ class _Channel:
     owner: SocketOwner
     stats: ChannelStats = attrs.field(factory=ChannelStats)
     replay: ReplayWindow = attrs.field(factory=ReplayWindow)
-    watchers: dict[str, trio.MemorySendChannel[Delivery]] = attrs.field(factory=dict)
+    watchers: dict[str, Watch] = attrs.field(factory=dict)
     subscribers: list[tuple[trio.MemorySendChannel[Delivery], frozenset[str] | None]] = attrs.field(factory=list)
     outgoing: list[list[bytes]] = attrs.field(factory=list)
 
@@ -220,16 +226,16 @@ class _Channel:
         match cmd:
             case Send(message=msg):
                 self.outgoing.append(encode(msg, self.cfg.signer))
-            case Watch(msg_id=mid, to=to):
-                self.watchers[mid] = to
+            case Watch(msg_id=mid):
+                self.watchers[mid] = cmd
             case Unwatch(msg_id=mid):
                 self.watchers.pop(mid, None)
             case Subscribe(to=to, msg_types=types):
                 self.subscribers.append((to, types))
             case FailWatchers(error=err):
                 watchers, self.watchers = self.watchers, {}
-                for to in watchers.values():
-                    self._deliver(to, Failure(err))
+                for w in watchers.values():
+                    self._deliver(w.to, Failure(err))
 
     def release_watchers(self, inbox: trio.MemoryReceiveChannel[ChannelCommand]) -> None:
         """On the way out: apply pending FailWatchers, then fail whoever still waits."""
@@ -263,10 +269,10 @@ class _Channel:
         msg = env.message
         item = Incoming(self.cfg.name, msg)
         parent = msg.parent_id
-        to = self.watchers.get(parent) if parent else None
-        if to is not None and not self._deliver(to, item):
+        w = self.watchers.get(parent) if parent else None
+        delivered = w is not None
+        if w is not None and _wanted(w, msg) and not self._deliver(w.to, item):
             self.watchers.pop(parent, None)  # type: ignore[arg-type]
-        delivered = to is not None
         for sub, types in list(self.subscribers):
             if types is None or msg.msg_type in types:
                 delivered = True
@@ -284,3 +290,10 @@ class _Channel:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
         return True
+
+
+def _wanted(w: Watch, msg: Message) -> bool:
+    t = msg.msg_type
+    if t == "status":
+        return msg.content.get("execution_state") == "idle"
+    return w.msg_types is None or t in w.msg_types

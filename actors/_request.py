@@ -69,6 +69,8 @@ class Exchange:
     stdin: StdinHandler | None = None
     metadata: Mapping[str, Any] | None = None
     buffer: int = 100_000
+    iopub_types: frozenset[str] | None = None
+    """Only these iopub message types are wanted (None: all); fewer deliveries, fewer wake-ups."""
     request: Message = attrs.field(init=False)
     reply: Message | None = attrs.field(default=None, init=False)
     idle: bool = attrs.field(default=False, init=False)
@@ -76,8 +78,7 @@ class Exchange:
     _watched: list[Mailbox] = attrs.field(factory=list, init=False)
 
     async def __aenter__(self) -> Exchange:
-        self.start()
-        await trio.lowlevel.checkpoint()
+        self.start()  # no checkpoint here: iterating waits on the answer at once
         return self
 
     def start(self) -> None:
@@ -92,7 +93,8 @@ class Exchange:
         # so the Watch is in place before any answer to the Send below can be routed.
         for name in dict.fromkeys(names):
             box = ch.get(name).mailbox
-            _post(box, Watch(self.request.msg_id, send), ch.kernel_id, wake=False)
+            types = self.iopub_types if name == "iopub" else None
+            _post(box, Watch(self.request.msg_id, send, types), ch.kernel_id, wake=False)
             self._watched.append(box)
         _post(ch.get(self.req.channel).mailbox, Send(self.request), ch.kernel_id)
 

@@ -12,7 +12,7 @@ import trio
 
 from .actors import ChannelSet, Exchange, StdinHandler, call
 from .actors import ExecuteTimeout, RequestTimeout
-from ._outputs import OutputCollector, to_output
+from ._outputs import OUTPUT_TYPES, OutputCollector, to_output
 from .protocol import (
     Message,
     Request,
@@ -136,7 +136,7 @@ class KernelClient:
             stop_on_error=stop_on_error,
         )
         channels = await self._get_channels()
-        ex = Exchange(channels, req, stdin=stdin)
+        ex = Exchange(channels, req, stdin=stdin, iopub_types=OUTPUT_TYPES)
         try:
             with trio.fail_after(float("inf") if timeout is None else timeout):
                 async with ex:
@@ -165,7 +165,7 @@ class KernelClient:
         channels = await self._get_channels()
         req = execute_request(code, allow_stdin=stdin is not None)
         deadline = trio.current_time() + (float("inf") if timeout is None else timeout)
-        async with Exchange(channels, req, stdin=stdin) as ex:
+        async with Exchange(channels, req, stdin=stdin, iopub_types=OUTPUT_TYPES) as ex:
             while True:
                 msg = None
                 with trio.move_on_at(deadline):

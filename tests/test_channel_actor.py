@@ -159,3 +159,48 @@ async def test_watchers_get_only_their_own_replies() -> None:
         router.close(0)
         ctx.destroy(0)
     assert got == [0, 1, 2]
+
+
+async def test_watcher_hears_its_idle_and_the_types_it_asked_for() -> None:
+    """On iopub a Watch gets status idle plus its msg_types; busy goes to subscribers only."""
+    ctx = new_context()
+    pub = ctx.socket(zmq.PUB)
+    pub.bind("tcp://127.0.0.1:*")
+    signer = Signer(KEY)
+    kernel, client = Session(), Session()
+    req = client.message("execute_request", {"code": "print(1)"})
+    try:
+        async with trio.open_nursery() as nursery:
+            cfg = ChannelConfig(name="iopub", endpoint=_endpoint(pub), signer=signer)
+            handle = await nursery.start(run_channel, cfg, ctx)
+            sub_send, sub_recv = trio.open_memory_channel(math.inf)
+            w_send, w_recv = trio.open_memory_channel(math.inf)
+            handle.mailbox.post(Subscribe(sub_send, frozenset({"status"})))
+            handle.mailbox.post(Watch(req.msg_id, w_send, frozenset({"stream"})))
+            with trio.fail_after(10):
+                while True:  # PUB drops what it sends before the subscription arrives: probe until heard
+                    pub.send_multipart(encode(kernel.message("status", {"execution_state": "starting"}), signer))
+                    with trio.move_on_after(0.05):
+                        await sub_recv.receive()
+                        break
+                for msg_type, content in [
+                    ("status", {"execution_state": "busy"}),
+                    ("execute_input", {"code": "print(1)", "execution_count": 1}),
+                    ("stream", {"name": "stdout", "text": "1\n"}),
+                    ("status", {"execution_state": "idle"}),
+                ]:
+                    pub.send_multipart(encode(kernel.message(msg_type, content, parent=req), signer))
+                watched = [(await w_recv.receive()).message for _ in range(2)]
+                heard = []
+                while len(heard) < 2:
+                    m = (await sub_recv.receive()).message
+                    if m.parent_id == req.msg_id:
+                        heard.append(m.content["execution_state"])
+            left_over = w_recv.statistics().current_buffer_used  # before the actor ends (it then fails watchers)
+            nursery.cancel_scope.cancel()
+    finally:
+        pub.close(0)
+        ctx.destroy(0)
+    assert [(m.msg_type, m.content.get("execution_state")) for m in watched] == [("stream", None), ("status", "idle")]
+    assert heard == ["busy", "idle"]
+    assert left_over == 0  # neither busy nor execute_input reached the watcher
