@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+import httpx
 import trio
 
 
@@ -36,3 +40,16 @@ async def interrupt_running(kernel, code: str):
         await running.wait()
         await interrupt_until(kernel, finished)
     return results[0]
+
+
+def wait_jupyter_server(client: httpx.Client, log: Path, timeout: float = 60) -> None:
+    """Poll a starting Jupyter server's /api/status until it answers 200 (its log tail on failure)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if client.get("/api/status").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "jupyter server did not start: " + log.read_text()[-2000:]
+        time.sleep(0.2)

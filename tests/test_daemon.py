@@ -20,6 +20,8 @@ import httpx
 import psutil
 import pytest
 
+from .helpers import wait_jupyter_server
+
 pytestmark = pytest.mark.integration
 
 EXE = shutil.which("jupervisor", path=str(Path(sys.executable).parent)) or "jupervisor"
@@ -152,15 +154,7 @@ def test_jupyter_server_uses_the_daemon_as_its_gateway(daemon: Daemon, tmp_path:
     headers = {"Authorization": "token srvtoken"}
     try:
         with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if c.get("/api/status").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "jupyter server did not start: " + (tmp_path / "server.log").read_text()[-2000:]
-                time.sleep(0.2)
+            wait_jupyter_server(c, tmp_path / "server.log")
             kernel = c.post("/api/kernels", json={"name": "python3"}).json()
             kid = kernel["id"]
             assert kid in [k["id"] for k in c.get("/api/kernels").json()]

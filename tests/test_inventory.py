@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -13,8 +12,9 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
+
+from .helpers import wait_jupyter_server
 
 pytestmark = pytest.mark.integration
 
@@ -79,15 +79,7 @@ def test_ps_prune_shutdown_and_diagram(jupyter_dirs: Path, tmp_path: Path) -> No
         )
         procs.append(server)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": "token srv"}, timeout=60) as c:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if c.get("/api/status").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+            wait_jupyter_server(c, tmp_path / "server.log")
             sess = c.post("/api/sessions", json={"path": "work/analysis.ipynb", "type": "notebook",
                                                    "kernel": {"name": "python3"}}).json()
             server_kid = sess["kernel"]["id"]
