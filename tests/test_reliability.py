@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -32,9 +33,21 @@ def alive(pid: int) -> bool:
     return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
 
 
+# IPython prints this into the cell's stdout when its shared history database stays locked
+# (16 kernels write ~/.ipython's history.sqlite, some of them killed mid-write): the kernel's
+# words, not a lost or mixed-up output. Its print and the cell's interleave ("<note>200\n\n").
+_HISTORY_NOTE = re.compile(r"The history saving thread hit an unexpected error \(.*?\)\.History will not be written to the database\.")
+
+
+def _without_history_note(stdout: str) -> str:
+    if not _HISTORY_NOTE.search(stdout):
+        return stdout
+    return "".join(f"{line}\n" for line in _HISTORY_NOTE.sub("", stdout).split("\n") if line)
+
+
 async def _chaos(n_kernels: int, duration_s: float, seed: int) -> dict:
     rng = random.Random(seed)
-    stats = {"faults": 0, "ok": 0, "hit": 0, "wrong": 0, "died_events": 0}
+    stats: dict = {"faults": 0, "ok": 0, "hit": 0, "wrong": 0, "died_events": 0, "wrong_results": []}
     fds_before = open_fds()
     children_before = {p.pid for p in psutil.Process().children(recursive=True)}
     files = []
@@ -61,12 +74,13 @@ async def _chaos(n_kernels: int, duration_s: float, seed: int) -> dict:
                         stats["hit"] += 1
                         await trio.sleep(0.05)
                         continue
-                    if r.status == "ok" and r.stdout == f"{i}\n" and r.result == str(i * 2):
+                    if r.status == "ok" and _without_history_note(r.stdout) == f"{i}\n" and r.result == str(i * 2):
                         stats["ok"] += 1
                     elif r.status == "aborted" or r.error is not None:
                         stats["hit"] += 1  # the kernel was interrupted or killed under this request
                     else:
                         stats["wrong"] += 1
+                        stats["wrong_results"].append((i, r.status, r.stdout, r.result, k.id[:8]))
 
             async def chaos() -> None:
                 while trio.current_time() < end - 1:
@@ -114,7 +128,7 @@ async def _chaos(n_kernels: int, duration_s: float, seed: int) -> dict:
 async def test_chaos_short() -> None:
     s = await _chaos(n_kernels=6, duration_s=12, seed=7)  # room for two SIGSTOP verdicts (~4 s each)
     assert s["faults"] >= 5 and s["ok"] > 50
-    assert s["wrong"] == 0  # every execute not hit by a fault returned complete, correct outputs
+    assert s["wrong"] == 0, s["wrong_results"]  # every execute not hit by a fault returned complete, correct outputs
     assert s["died_events"] >= s["faults"] - 1  # each fault was detected (one may land after the end)
     assert s["leftover_processes"] == s["leftover_files"] == s["leaked_fds"] == s["leftover_children"] == []
 
@@ -122,7 +136,8 @@ async def test_chaos_short() -> None:
 @pytest.mark.slow
 async def test_chaos_long() -> None:
     s = await _chaos(n_kernels=16, duration_s=120, seed=11)
-    assert s["wrong"] == 0 and s["died_events"] >= s["faults"] - 1
+    assert s["wrong"] == 0, s["wrong_results"]
+    assert s["died_events"] >= s["faults"] - 1
     assert s["leftover_processes"] == s["leftover_files"] == s["leaked_fds"] == s["leftover_children"] == []
 
 
