@@ -113,6 +113,8 @@ class ChannelConfig:
     identity: bytes = b""
     kernel_id: str = ""
     watch_connection: bool = False
+    busy_poll_s: float = 0.0
+    """See SocketOwner.spin_s (useful on iopub, where output floods arrive)."""
 
 
 _SOCKET_TYPES = {"shell": zmq.DEALER, "control": zmq.DEALER, "stdin": zmq.DEALER, "iopub": zmq.SUB}
@@ -135,7 +137,7 @@ async def run_channel(
 ) -> None:
     """Run one channel actor until cancelled or its mailbox is closed."""
     sock = ctx.socket(_SOCKET_TYPES[cfg.name])
-    owner = SocketOwner(sock)
+    owner = SocketOwner(sock, spin_s=cfg.busy_poll_s)
     monitor: zmq.Socket | None = None
     try:
         sock.setsockopt(zmq.LINGER, 0)

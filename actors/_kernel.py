@@ -460,6 +460,7 @@ class KernelActor:
                 cfg = ChannelConfig(
                     name=name, endpoint=info.endpoint(name), signer=signer, identity=identity,
                     kernel_id=self.kernel_id, watch_connection=name == "stdin",
+                    busy_poll_s=self.launch.options.iopub_busy_poll_s if name == "iopub" else 0.0,
                 )
                 handles[name] = await n.start(run_channel, cfg, self.ctx)
             handles["iopub"].mailbox.post(Subscribe(self._raw_send, frozenset({"status"})))

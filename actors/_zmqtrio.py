@@ -43,10 +43,16 @@ class SocketOwner:
     """
 
     socket: zmq.Socket
+    spin_s: float = 0.0
+    """While input streams in (two batches less than this apart), `wait` keeps polling for up
+    to this long after the last input instead of sleeping at once (0: never). On VMs each
+    sleep-and-wake of an idle vCPU costs the sending kernel too: bench/consumers.py."""
     _wait_scope: trio.CancelScope | None = attrs.field(default=None, init=False)
     _fd: int = attrs.field(init=False)
     _woken: bool = attrs.field(default=False, init=False)
     max_batch: int = 256
+    _last_input: float = attrs.field(default=-1.0, init=False)
+    _prev_input: float = attrs.field(default=-1.0, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._fd = self.socket.FD
@@ -86,6 +92,8 @@ class SocketOwner:
                     break
                 raise
             out.append(parts)
+        if out and self.spin_s:
+            self._prev_input, self._last_input = self._last_input, trio.current_time()
         return out
 
     def send(self, frames: list[bytes]) -> bool:
@@ -107,6 +115,7 @@ class SocketOwner:
         """Sleep until input may be pending, `wake()` was called, or `timeout` passed.
 
         Returns at once if input is already pending or a wake came since the last wait.
+        While input streams in (see `spin_s`) it polls before it sleeps.
         """
         if self._woken:
             self._woken = False
@@ -115,6 +124,21 @@ class SocketOwner:
         if self.readable():
             await trio.lowlevel.checkpoint()
             return
+        if self.spin_s and self._last_input - self._prev_input < self.spin_s:
+            # input is streaming in: poll a moment longer, yielding to other tasks, before sleeping
+            now = trio.current_time()
+            deadline = now + timeout
+            until = min(self._last_input + self.spin_s, deadline)
+            while now < until:
+                await trio.lowlevel.checkpoint()
+                if self._woken or self.readable():
+                    self._woken = False
+                    return
+                now = trio.current_time()
+            if now >= deadline:
+                await trio.lowlevel.checkpoint()
+                return
+            timeout = deadline - now
         scope = trio.CancelScope() if timeout == float("inf") else trio.move_on_after(timeout)
         with scope:
             self._wait_scope = scope

@@ -64,9 +64,19 @@ class ConnectedKernel(KernelClient):
 
 @asynccontextmanager
 async def connect(
-    connection_file: str | os.PathLike[str] | ConnectionInfo, *, heartbeat_interval_s: float = 1.0, connect_timeout_s: float = 2.0
+    connection_file: str | os.PathLike[str] | ConnectionInfo,
+    *,
+    heartbeat_interval_s: float = 1.0,
+    connect_timeout_s: float = 2.0,
+    iopub_busy_poll_s: float = 0.001,
 ) -> AsyncIterator[ConnectedKernel]:
     """Connect to a running kernel from its connection file.
+
+    Args:
+        connection_file: The kernel's connection file, or its parsed connection info.
+        heartbeat_interval_s: Seconds between heartbeat pings.
+        connect_timeout_s: How long to wait for the stdin handshake before going on.
+        iopub_busy_poll_s: See ``KernelOptions.iopub_busy_poll_s``.
 
     Raises:
         ConnectionInfoError: the file is not valid connection info.
@@ -91,6 +101,7 @@ async def connect(
                 cfg = ChannelConfig(
                     name=name, endpoint=info.endpoint(name), signer=info.signer(),
                     identity=session.session_id.encode(), kernel_id=kid, watch_connection=name == "stdin",
+                    busy_poll_s=iopub_busy_poll_s if name == "iopub" else 0.0,
                 )
                 handles[name] = await n.start(run_channel, cfg, ctx)
             kernel = ConnectedKernel(kid, info, ChannelSet(kid, session, **handles))

@@ -93,6 +93,7 @@ _SCHEMA: dict[str, dict[str, str | tuple[str, ...]]] = {
         "start_timeout_s": "number > 0", "shutdown_request_timeout_s": "number >= 0", "terminate_timeout_s": "number >= 0",
         "kill_timeout_s": "number >= 0", "heartbeat_interval_s": "number > 0", "transport": ("tcp", "ipc"),
         "ip": "string", "start_retries": "integer >= 1", "preload": "boolean",
+        "iopub_busy_poll_s": "number >= 0",
     },
     "liveness": {
         "heartbeat_misses": "integer >= 1", "start_grace_s": "number >= 0", "probe_interval_s": "number > 0",

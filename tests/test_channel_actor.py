@@ -9,7 +9,7 @@ import pytest
 import trio
 import zmq
 
-from jupervisor.actors import ChannelConfig, Incoming, Send, Subscribe, Watch, new_context, run_channel
+from jupervisor.actors import ChannelConfig, Incoming, Send, SocketOwner, Subscribe, Watch, new_context, run_channel
 from jupervisor.protocol import Session, Signer, encode
 
 KEY = b"test-key"
@@ -204,3 +204,59 @@ async def test_watcher_hears_its_idle_and_the_types_it_asked_for() -> None:
     assert [(m.msg_type, m.content.get("execution_state")) for m in watched] == [("stream", None), ("status", "idle")]
     assert heard == ["busy", "idle"]
     assert left_over == 0  # neither busy nor execute_input reached the watcher
+
+
+class _IoWaits(trio.abc.Instrument):
+    """Records the timeout of every trio I/O wait: 0 while some task is runnable, > 0 when the loop sleeps."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.timeouts.append(timeout)
+
+
+async def _wait_recording(owner: SocketOwner, seconds: float) -> list[float]:
+    waits = _IoWaits()
+    trio.lowlevel.add_instrument(waits)
+    try:
+        with trio.move_on_after(seconds):
+            await owner.wait()
+    finally:
+        trio.lowlevel.remove_instrument(waits)
+    return waits.timeouts
+
+
+async def _receive(peer: zmq.Socket, owner: SocketOwner, payload: bytes) -> None:
+    peer.send(payload)
+    with trio.fail_after(10):
+        got: list[list[bytes]] = []
+        while not got:
+            await owner.wait()
+            got = owner.drain()
+    assert got == [[payload]]
+
+
+async def test_socket_owner_busy_polls_only_while_input_streams() -> None:
+    ctx = new_context()
+    peer, sock = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    peer.bind("inproc://spin")
+    sock.connect("inproc://spin")
+    streaming, brief = SocketOwner(sock, spin_s=30), SocketOwner(sock, spin_s=0.3)
+    try:
+        await _receive(peer, streaming, b"1")  # one batch alone: the next wait sleeps at once
+        assert any(t > 0 for t in await _wait_recording(streaming, 0.05))
+        await _receive(peer, streaming, b"2")  # a second batch soon after: input is streaming
+        polled = await _wait_recording(streaming, 0.05)
+        assert polled and all(t == 0 for t in polled)  # the loop never slept
+        peer.send(b"3")  # what arrives while it polls is picked up
+        with trio.fail_after(10):
+            await streaming.wait()
+        assert streaming.drain() == [[b"3"]]
+        # a short window: polling stops after it and the loop sleeps again
+        await _receive(peer, brief, b"4")
+        await _receive(peer, brief, b"5")
+        timeouts = await _wait_recording(brief, 1.0)
+        assert timeouts[0] == 0 and timeouts[-1] > 0
+    finally:
+        ctx.destroy(linger=0)

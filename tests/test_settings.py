@@ -26,6 +26,7 @@ def test_shipped_config_is_exactly_the_defaults() -> None:
         ({"daemon": {"port": True}}, "daemon.port", "a port number"),
         ({"kernels": {"heartbeat_interval_s": -1}}, "kernels.heartbeat_interval_s", "a number > 0"),
         ({"kernels": {"transport": "udp"}}, "kernels.transport", "'tcp' or 'ipc'"),
+        ({"kernels": {"iopub_busy_poll_s": "1ms"}}, "kernels.iopub_busy_poll_s", "a number >= 0"),
         ({"restart": {"restart": "sometimes"}}, "restart.restart", "'permanent'"),
         ({"restart": {"kernelspec": {"ir": {"max_restarts": 1.5}}}}, "restart.kernelspec.ir.max_restarts", "integer"),
         ({"daemon": {"colour": "blue"}}, "daemon.colour", "one of"),
