@@ -57,9 +57,9 @@ class Send:
 class Watch:
     """Deliver messages whose parent is `msg_id` to `to` (until Unwatch).
 
-    A watcher hears the end of its request (status ``idle``) but not the other statuses
-    (``busy``, ``starting``: subscribers get those), and, when `msg_types` is given, only
-    messages of those types besides: every delivery wakes the watcher's task.
+    A watcher gets its request's messages except statuses other than ``idle`` (subscribers
+    get those); with `msg_types`, only messages of those types and the ``idle`` status.
+    Every delivery wakes the watcher's task, so asking for less saves wake-ups.
     """
 
     msg_id: str
