@@ -242,7 +242,7 @@ async def test_socket_owner_busy_polls_only_while_input_streams() -> None:
     peer, sock = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
     peer.bind("inproc://spin")
     sock.connect("inproc://spin")
-    streaming, brief = SocketOwner(sock, spin_s=30), SocketOwner(sock, spin_s=0.3)
+    streaming, brief = SocketOwner(sock, spin_s=30), SocketOwner(sock, spin_s=1.0)
     try:
         await _receive(peer, streaming, b"1")  # one batch alone: the next wait sleeps at once
         assert any(t > 0 for t in await _wait_recording(streaming, 0.05))
@@ -256,7 +256,7 @@ async def test_socket_owner_busy_polls_only_while_input_streams() -> None:
         # a short window: polling stops after it and the loop sleeps again
         await _receive(peer, brief, b"4")
         await _receive(peer, brief, b"5")
-        timeouts = await _wait_recording(brief, 1.0)
+        timeouts = await _wait_recording(brief, 2.5)
         assert timeouts[0] == 0 and timeouts[-1] > 0
     finally:
         ctx.destroy(linger=0)
