@@ -20,6 +20,7 @@ import attrs
 # plain ints: pyzmq's enum flags cost a Python call per operation on the hot path
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 _NOBLOCK, _SNDMORE = int(zmq.NOBLOCK), int(zmq.NOBLOCK | zmq.SNDMORE)
+_MAX_POLLS = 100_000  # far beyond any real window (a poll costs microseconds)
 
 
 def new_context() -> zmq.Context:
@@ -129,7 +130,9 @@ class SocketOwner:
             now = trio.current_time()
             deadline = now + timeout
             until = min(self._last_input + self.spin_s, deadline)
-            while now < until:
+            for _ in range(_MAX_POLLS):  # bounded by count too: a MockClock may never reach `until`
+                if now >= until:
+                    break
                 await trio.lowlevel.checkpoint()
                 if self._woken or self.readable():
                     self._woken = False

@@ -260,3 +260,21 @@ async def test_socket_owner_busy_polls_only_while_input_streams() -> None:
         assert timeouts[0] == 0 and timeouts[-1] > 0
     finally:
         ctx.destroy(linger=0)
+
+
+async def test_socket_owner_polling_ends_under_an_autojump_clock(autojump_clock) -> None:
+    """A mock clock stands still while a task polls; the poll count bounds the window then."""
+    ctx = new_context()
+    peer, sock = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    peer.bind("inproc://spin-mock")
+    sock.connect("inproc://spin-mock")
+    owner = SocketOwner(sock, spin_s=0.001)
+    try:
+        await _receive(peer, owner, b"1")
+        await _receive(peer, owner, b"2")
+        start = trio.current_time()
+        with trio.move_on_after(5):
+            await owner.wait()  # polls, then sleeps: only then can the clock jump
+        assert trio.current_time() - start >= 5
+    finally:
+        ctx.destroy(linger=0)
