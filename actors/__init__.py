@@ -15,6 +15,7 @@ from ._channel import Subscribe as Subscribe
 from ._channel import Unwatch as Unwatch
 from ._channel import Watch as Watch
 from ._channel import run_channel as run_channel
+from ._channel import start_channels as start_channels
 from ._errors import ExecuteTimeout as ExecuteTimeout
 from ._errors import JupervisorError as JupervisorError
 from ._errors import KernelDied as KernelDied

@@ -17,7 +17,7 @@ import attrs
 import trio
 import zmq
 
-from ..protocol import Envelope, Message, ProtocolError, ReplayWindow, Signer, decode, encode
+from ..protocol import ConnectionInfo, Envelope, Message, ProtocolError, ReplayWindow, Signer, decode, encode
 from ._errors import KernelDied
 from ._log import event
 from ._mailbox import Mailbox, open_mailbox
@@ -167,6 +167,26 @@ async def run_channel(
         if monitor is not None and not monitor.closed:
             _stop_monitor(sock, monitor)
         owner.close()
+
+
+async def start_channels(
+    nursery: trio.Nursery, ctx: zmq.Context, info: ConnectionInfo, *, identity: bytes, kernel_id: str,
+    iopub_busy_poll_s: float = 0.0,
+) -> dict[str, ChannelHandle]:
+    """Start the four channel actors of one kernel in `nursery`; returns their handles by name.
+
+    stdin watches its handshake (see ChannelHandle.connected); iopub busy-polls for
+    `iopub_busy_poll_s` while output streams in (see SocketOwner.spin_s).
+    """
+    signer = info.signer()
+    handles = {}
+    for name in ("shell", "control", "stdin", "iopub"):
+        cfg = ChannelConfig(
+            name=name, endpoint=info.endpoint(name), signer=signer, identity=identity, kernel_id=kernel_id,
+            watch_connection=name == "stdin", busy_poll_s=iopub_busy_poll_s if name == "iopub" else 0.0,
+        )
+        handles[name] = await nursery.start(run_channel, cfg, ctx)
+    return handles
 
 
 async def _watch_handshake(sock: zmq.Socket, monitor: zmq.Socket, connected: trio.Event) -> None:

@@ -39,7 +39,7 @@ from ..protocol import (
     next_state,
     shutdown_request,
 )
-from ._channel import ChannelConfig, FailWatchers, Incoming, Subscribe, run_channel
+from ._channel import FailWatchers, Incoming, Subscribe, start_channels
 from ._errors import KernelDied, KernelNotRunning, KernelStartError, RequestTimeout, unwrap_group
 from ._events import (
     HeartbeatStatus,
@@ -449,20 +449,15 @@ class KernelActor:
     ) -> None:
         assert self.info is not None
         info = self.info
-        signer = info.signer()
         identity = self.session.session_id.encode()
         async with trio.open_nursery() as n:
             if hasattr(prov, "pump_stderr"):
                 n.start_soon(prov.pump_stderr, self.kernel_id)
             n.start_soon(self._watch_exit, number, prov)
-            handles = {}
-            for name in ("shell", "control", "stdin", "iopub"):
-                cfg = ChannelConfig(
-                    name=name, endpoint=info.endpoint(name), signer=signer, identity=identity,
-                    kernel_id=self.kernel_id, watch_connection=name == "stdin",
-                    busy_poll_s=self.launch.options.iopub_busy_poll_s if name == "iopub" else 0.0,
-                )
-                handles[name] = await n.start(run_channel, cfg, self.ctx)
+            handles = await start_channels(
+                n, self.ctx, info, identity=identity, kernel_id=self.kernel_id,
+                iopub_busy_poll_s=self.launch.options.iopub_busy_poll_s,
+            )
             handles["iopub"].mailbox.post(Subscribe(self._raw_send, frozenset({"status"})))
             hb = HeartbeatConfig(
                 kernel_id=self.kernel_id, endpoint=info.endpoint("hb"), interval_s=self.launch.options.heartbeat_interval_s,

@@ -15,12 +15,11 @@ import trio
 from ._client import KernelClient
 from .actors import (
     Beat,
-    ChannelConfig,
     ChannelSet,
     Missed,
     call,
     new_context,
-    run_channel,
+    start_channels,
     run_heartbeat,
     HeartbeatConfig,
 )
@@ -96,14 +95,9 @@ async def connect(
     session = Session()
     try:
         async with trio.open_nursery() as n:
-            handles = {}
-            for name in ("shell", "control", "stdin", "iopub"):
-                cfg = ChannelConfig(
-                    name=name, endpoint=info.endpoint(name), signer=info.signer(),
-                    identity=session.session_id.encode(), kernel_id=kid, watch_connection=name == "stdin",
-                    busy_poll_s=iopub_busy_poll_s if name == "iopub" else 0.0,
-                )
-                handles[name] = await n.start(run_channel, cfg, ctx)
+            handles = await start_channels(
+                n, ctx, info, identity=session.session_id.encode(), kernel_id=kid, iopub_busy_poll_s=iopub_busy_poll_s
+            )
             kernel = ConnectedKernel(kid, info, ChannelSet(kid, session, **handles))
             hb_send, hb_recv = trio.open_memory_channel[Beat | Missed](math.inf)
             await n.start(run_heartbeat, HeartbeatConfig(kernel_id=kid, endpoint=info.endpoint("hb"),
